@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+# CPU addon, built by node-gyp on `npm install` when no prebuild matches. CMakeLists.txt lists the same CPU
+# sources (test/unit/build-files.test.ts checks it) and adds CUDA when asked.
+{
+  "targets": [
+    {
+      "target_name": "weightsmith",
+      "sources": [
+        "native/core/status.cpp",
+        "native/core/dtype.cpp",
+        "native/core/cpu.cpp",
+        "native/core/thread-pool.cpp",
+        "native/core/mapped-file.cpp",
+        "native/core/safetensors.cpp",
+        "native/kernels/convert.cpp",
+        "native/kernels/ref/convert-ref.cpp",
+        "native/kernels/cpu/convert-cpu.cpp",
+        "native/kernels/cpu/arch/x86/convert-avx2.cpp",
+        "native/binding/common.cpp",
+        "native/binding/file.cpp",
+        "native/binding/convert.cpp",
+        "native/binding/addon.cpp"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/include"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+      ],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++1y", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-O3", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+        "OTHER_CFLAGS": ["-O3", "-Wall", "-Wextra"]
+      },
+      "msvs_settings": {
+        "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] }
+      }
+    }
+  ]
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// Module registration: the only place that lists what the addon exports.
+#include <napi.h>
+
+#include "common.h"
+#include "file.h"
+#include "weightsmith/cpu.h"
+#include "weightsmith/dtype.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws::binding {
+
+Napi::Value ConvertSync(const Napi::CallbackInfo& info);
+Napi::Value ConvertAsync(const Napi::CallbackInfo& info);
+Napi::Value SelfTestF32(const Napi::CallbackInfo& info);
+Napi::Value SelfTestGeneric(const Napi::CallbackInfo& info);
+Napi::Value MemcpyParallel(const Napi::CallbackInfo& info);
+
+namespace {
+
+// init({ makeError }): hands the JS error factory to native code once per environment.
+Napi::Value InitErrors(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw_type(info.Env(), "The \"makeError\" argument must be a function");
+  addon_data(info.Env()).make_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), get_threads()); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const size_t n = get_size(info[0], "n");
+  if (n < 1 || n > 256) throw_range(info.Env(), "The \"n\" argument must be an integer in [1, 256]");
+  set_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("avx2", f.avx2);
+  o.Set("fma", f.fma);
+  o.Set("f16c", f.f16c);
+  o.Set("avx512f", f.avx512f);
+  o.Set("simd", simd_enabled());
+  return o;
+}
+
+Napi::Value SetSimd(const Napi::CallbackInfo& info) {
+  set_simd_enabled(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// The native dtype table, for the test that compares it with lib/dtype.ts.
+Napi::Value DTypeTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array arr = Napi::Array::New(env, kDTypeCount);
+  for (size_t i = 0; i < kDTypeCount; ++i) {
+    const DTypeInfo& d = kDTypeTable[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", d.name);
+    o.Set("stName", d.st_name);
+    o.Set("bits", static_cast<double>(d.bits));
+    o.Set("stRank", static_cast<double>(d.st_rank));
+    o.Set("arith", dtype_is_arith(d.dtype));
+    arr.Set(static_cast<uint32_t>(i), o);
+  }
+  return arr;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  Napi::Function file_ctor = NativeFile::Init(env);
+  data->native_file_ctor = Napi::Persistent(file_ctor);
+  Napi::Function token_ctor = AbortToken::Init(env);
+  data->abort_token_ctor = Napi::Persistent(token_ctor);
+
+  exports.Set("init", Napi::Function::New<InitErrors>(env, "init"));
+  exports.Set("NativeFile", file_ctor);
+  exports.Set("AbortToken", token_ctor);
+  exports.Set("openFileSync", Napi::Function::New<OpenFileSync>(env, "openFileSync"));
+  exports.Set("openFile", Napi::Function::New<OpenFileAsync>(env, "openFile"));
+  exports.Set("detach", Napi::Function::New<DetachBuffer>(env, "detach"));
+  exports.Set("convertSync", Napi::Function::New<ConvertSync>(env, "convertSync"));
+  exports.Set("convert", Napi::Function::New<ConvertAsync>(env, "convert"));
+  exports.Set("getThreads", Napi::Function::New<GetThreads>(env, "getThreads"));
+  exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
+  exports.Set("cpuInfo", Napi::Function::New<CpuInfo>(env, "cpuInfo"));
+  exports.Set("setSimd", Napi::Function::New<SetSimd>(env, "setSimd"));
+  exports.Set("dtypeTable", Napi::Function::New<DTypeTable>(env, "dtypeTable"));
+  exports.Set("selfTestF32", Napi::Function::New<SelfTestF32>(env, "selfTestF32"));
+  exports.Set("selfTestGeneric", Napi::Function::New<SelfTestGeneric>(env, "selfTestGeneric"));
+  exports.Set("memcpyParallel", Napi::Function::New<MemcpyParallel>(env, "memcpyParallel"));
+  return exports;
+}
+
+}  // namespace ws::binding
+
+static Napi::Object InitWeightsmith(Napi::Env env, Napi::Object exports) { return ws::binding::Init(env, exports); }
+
+NODE_API_MODULE(weightsmith, InitWeightsmith)

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+#include "common.h"
+
+#include <uv.h>
+
+#include <cmath>
+
+namespace ws::binding {
+
+AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+Napi::Value status_to_error(Napi::Env env, const Status& status) {
+  Napi::Object fields = Napi::Object::New(env);
+  for (const auto& f : status.fields()) {
+    if (f.is_number) {
+      fields.Set(f.key, f.number <= (uint64_t{1} << 53) ? Napi::Value(Napi::Number::New(env, static_cast<double>(f.number)))
+                                                        : Napi::Value(Napi::BigInt::New(env, f.number)));
+    } else {
+      fields.Set(f.key, Napi::String::New(env, f.text));
+    }
+  }
+  std::string code = code_name(status.code());
+  if (status.code() == Code::kErrno) {
+    code = uv_err_name(-status.sys_errno());
+    fields.Set("errno", Napi::Number::New(env, -status.sys_errno()));
+  }
+  AddonData& data = addon_data(env);
+  if (data.make_error.IsEmpty()) {
+    Napi::Error e = Napi::Error::New(env, status.message());
+    e.Set("code", Napi::String::New(env, code));
+    return e.Value();
+  }
+  return data.make_error.Call({Napi::String::New(env, code), Napi::String::New(env, status.message()), fields});
+}
+
+void throw_status(Napi::Env env, const Status& status) {
+  throw Napi::Error(env, status_to_error(env, status));
+}
+
+void throw_type(Napi::Env env, const std::string& message) {
+  throw_status(env, Status(Code::kInvalidArgType, message));
+}
+
+void throw_range(Napi::Env env, const std::string& message) {
+  throw_status(env, Status(Code::kOutOfRange, message));
+}
+
+Bytes get_bytes(const Napi::Value& v, const char* param) {
+  Bytes b;
+  if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    b.data = static_cast<uint8_t*>(ab.Data());
+    b.length = ab.ByteLength();
+  } else if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    b.data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    b.length = ta.ByteLength();
+  } else {
+    throw_type(v.Env(), std::string("The \"") + param + "\" argument must be a TypedArray or ArrayBuffer");
+  }
+  return b;
+}
+
+DType get_dtype(const Napi::Value& v, const char* param) {
+  if (!v.IsString()) throw_type(v.Env(), std::string("The \"") + param + "\" argument must be a dtype name");
+  DType d;
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  if (!dtype_from_name(s, &d)) throw_status(v.Env(), Status(Code::kDtype, std::string("unknown dtype '") + s + "'"));
+  return d;
+}
+
+size_t get_size(const Napi::Value& v, const char* param) {
+  if (!v.IsNumber()) throw_type(v.Env(), std::string("The \"") + param + "\" argument must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d < 0 || d != std::floor(d) || d > 9007199254740991.0)
+    throw_range(v.Env(), std::string("The \"") + param + "\" argument must be a non-negative safe integer");
+  return static_cast<size_t>(d);
+}
+
+Napi::Function AbortToken::Init(Napi::Env env) {
+  return DefineClass(env, "AbortToken", {InstanceMethod<&AbortToken::Abort>("abort")});
+}
+
+AbortToken::AbortToken(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AbortToken>(info) {}
+
+Napi::Value AbortToken::Abort(const Napi::CallbackInfo& info) {
+  flag_->store(true);
+  return info.Env().Undefined();
+}
+
+std::shared_ptr<std::atomic<bool>> get_abort_flag(const Napi::Value& v) {
+  if (v.IsObject()) {
+    Napi::Object o = v.As<Napi::Object>();
+    if (o.InstanceOf(addon_data(v.Env()).abort_token_ctor.Value())) return AbortToken::Unwrap(o)->flag();
+  }
+  return std::make_shared<std::atomic<bool>>(false);
+}
+
+}  // namespace ws::binding

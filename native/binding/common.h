@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+// Shared helpers of the binding layer: the one function that turns a Status into a JS error, argument
+// unpacking with C++-side validation, and the abort token shared with async workers.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "weightsmith/dtype.h"
+#include "weightsmith/status.h"
+
+namespace ws::binding {
+
+struct AddonData {
+  Napi::FunctionReference make_error;  // lib/errors.ts makeNativeError(code, message, fields)
+  Napi::FunctionReference native_file_ctor;
+  Napi::FunctionReference abort_token_ctor;
+};
+
+AddonData& addon_data(Napi::Env env);
+
+// Builds the JS error for a failed Status (the only place this conversion happens).
+Napi::Value status_to_error(Napi::Env env, const Status& status);
+// Throws it (as a C++ exception; node-addon-api turns it into a JS throw at the boundary).
+[[noreturn]] void throw_status(Napi::Env env, const Status& status);
+
+[[noreturn]] void throw_type(Napi::Env env, const std::string& message);
+[[noreturn]] void throw_range(Napi::Env env, const std::string& message);
+
+// Raw bytes of an ArrayBuffer, TypedArray or Buffer; throws ERR_INVALID_ARG_TYPE otherwise.
+struct Bytes {
+  uint8_t* data = nullptr;
+  size_t length = 0;
+};
+Bytes get_bytes(const Napi::Value& v, const char* param);
+
+DType get_dtype(const Napi::Value& v, const char* param);
+size_t get_size(const Napi::Value& v, const char* param);
+
+// An abort flag shared between the JS AbortToken object and native workers.
+class AbortToken : public Napi::ObjectWrap<AbortToken> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit AbortToken(const Napi::CallbackInfo& info);
+  std::shared_ptr<std::atomic<bool>> flag() const { return flag_; }
+
+ private:
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  std::shared_ptr<std::atomic<bool>> flag_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// The flag behind an optional AbortToken argument (null/undefined: a flag nobody sets).
+std::shared_ptr<std::atomic<bool>> get_abort_flag(const Napi::Value& v);
+
+}  // namespace ws::binding

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+// Bindings for dtype conversion, plus two internal helpers used by tests and benchmarks: the exhaustive
+// comparison of the optimized f32 -> f16/bf16 paths with the reference, and a threaded memcpy baseline.
+#include <cstring>
+
+#include "common.h"
+#include "file.h"
+#include "weightsmith/convert.h"
+#include "weightsmith/float-bits.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws::binding {
+
+namespace {
+
+struct ConvertArgs {
+  Bytes src;
+  Bytes dst;
+  DType sdt;
+  DType ddt;
+  size_t n;
+};
+
+// (src, srcDtype, dst, dstDtype, n): validates that both buffers hold n elements.
+ConvertArgs read_convert_args(const Napi::CallbackInfo& info) {
+  ConvertArgs a;
+  a.src = get_bytes(info[0], "src");
+  a.sdt = get_dtype(info[1], "srcDtype");
+  a.dst = get_bytes(info[2], "dst");
+  a.ddt = get_dtype(info[3], "dstDtype");
+  a.n = get_size(info[4], "n");
+  const uint64_t sbytes = (static_cast<uint64_t>(a.n) * dtype_info(a.sdt).bits + 7) / 8;
+  const uint64_t dbytes = (static_cast<uint64_t>(a.n) * dtype_info(a.ddt).bits + 7) / 8;
+  if (sbytes > a.src.length) throw_range(info.Env(), "The \"src\" buffer holds fewer than n elements");
+  if (dbytes > a.dst.length) throw_range(info.Env(), "The \"dst\" buffer holds fewer than n elements");
+  if (a.n > 0 && a.src.data < a.dst.data + dbytes && a.dst.data < a.src.data + sbytes)
+    throw_range(info.Env(), "The \"src\" and \"dst\" buffers overlap");
+  return a;
+}
+
+class ConvertWorker : public Napi::AsyncWorker {
+ public:
+  ConvertWorker(const Napi::CallbackInfo& info, ConvertArgs args)
+      : Napi::AsyncWorker(info.Env()), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    src_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    dst_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
+    pins_ = pin_owners(info[5]);
+    cancel_ = get_abort_flag(info[6]);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      status_ = convert_parallel(args_.src.data, args_.sdt, args_.dst.data, args_.ddt, args_.n, cancel_.get());
+    } catch (...) {
+      status_ = Status(Code::kInternal, "unexpected exception in convert");
+    }
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    pins_.clear();
+    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
+    else deferred_.Reject(status_to_error(Env(), status_));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  ConvertArgs args_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference src_ref_;
+  Napi::ObjectReference dst_ref_;
+  std::vector<std::shared_ptr<MappedFile>> pins_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Status status_;
+};
+
+}  // namespace
+
+// convert(src, srcDtype, dst, dstDtype, n, backend?) on the calling thread's pool job.
+Napi::Value ConvertSync(const Napi::CallbackInfo& info) {
+  ConvertArgs a = read_convert_args(info);
+  const Backend backend = info[5].IsString() && info[5].As<Napi::String>().Utf8Value() == "ref" ? Backend::kRef : Backend::kAuto;
+  const bool single = info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
+  Status s = single ? convert(a.src.data, a.sdt, a.dst.data, a.ddt, a.n, backend)
+                    : convert_parallel(a.src.data, a.sdt, a.dst.data, a.ddt, a.n, nullptr, backend);
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+// convertAsync(src, srcDtype, dst, dstDtype, n, owners, abortToken) -> Promise<void>
+Napi::Value ConvertAsync(const Napi::CallbackInfo& info) {
+  ConvertArgs a = read_convert_args(info);
+  auto* w = new ConvertWorker(info, a);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// Exhaustive check helper: compares the dispatched (optimized) f32 -> f16 or bf16 conversion with the scalar
+// rule of float-bits.h over f32 bit patterns [start, end). Returns [mismatches, firstMismatch or -1].
+Napi::Value SelfTestF32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string target = info[0].As<Napi::String>().Utf8Value();
+  const uint64_t start = static_cast<uint64_t>(get_size(info[1], "start"));
+  const uint64_t end = static_cast<uint64_t>(get_size(info[2], "end"));
+  if (end > (uint64_t{1} << 32) || start > end) throw_range(env, "range must lie within [0, 2^32]");
+  const DType d = target == "bf16" ? DType::kBF16 : DType::kF16;
+  constexpr size_t kChunk = 1 << 20;
+  const size_t n_chunks = chunk_count(static_cast<size_t>(end - start), kChunk);
+  std::vector<uint64_t> bad(n_chunks, 0);
+  std::vector<int64_t> first(n_chunks, -1);
+  Status s = parallel_for(n_chunks, [&](size_t c) {
+    const uint64_t lo = start + uint64_t{c} * kChunk;
+    const size_t len = static_cast<size_t>(end - lo < kChunk ? end - lo : kChunk);
+    std::vector<uint32_t> in(len);
+    std::vector<uint16_t> out(len);
+    for (size_t i = 0; i < len; ++i) in[i] = static_cast<uint32_t>(lo + i);
+    Status st = convert(in.data(), DType::kF32, out.data(), d, len, Backend::kAuto);
+    if (!st.is_ok()) return st;
+    for (size_t i = 0; i < len; ++i) {
+      const uint16_t want = d == DType::kBF16 ? f32_to_bf16(in[i]) : f32_to_f16(in[i]);
+      if (out[i] != want) {
+        if (bad[c]++ == 0) first[c] = static_cast<int64_t>(in[i]);
+      }
+    }
+    return Status::ok();
+  });
+  if (!s.is_ok()) throw_status(env, s);
+  uint64_t total = 0;
+  int64_t first_bad = -1;
+  for (size_t c = 0; c < n_chunks; ++c) {
+    total += bad[c];
+    if (first_bad < 0 && first[c] >= 0) first_bad = first[c];
+  }
+  Napi::Array r = Napi::Array::New(env, 2);
+  r.Set(0u, Napi::Number::New(env, static_cast<double>(total)));
+  r.Set(1u, Napi::Number::New(env, static_cast<double>(first_bad)));
+  return r;
+}
+
+// Sampled check that the fast bit rules for f32 -> f16/bf16 equal the generic round-to-nearest-even encoder
+// (the definition of every float conversion): every `stride`-th f32 bit pattern. Returns mismatches.
+Napi::Value SelfTestGeneric(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t stride = static_cast<uint64_t>(get_size(info[0], "stride"));
+  if (stride == 0) throw_range(env, "stride must be positive");
+  const uint64_t count = ((uint64_t{1} << 32) + stride - 1) / stride;
+  constexpr size_t kChunk = 1 << 16;
+  const size_t n_chunks = chunk_count(static_cast<size_t>(count), kChunk);
+  std::vector<uint64_t> bad(n_chunks, 0);
+  Status s = parallel_for(n_chunks, [&](size_t c) {
+    const uint64_t lo = uint64_t{c} * kChunk;
+    const uint64_t hi = lo + kChunk < count ? lo + kChunk : count;
+    for (uint64_t k = lo; k < hi; ++k) {
+      const uint32_t x = static_cast<uint32_t>(k * stride);
+      const double v = mf_decode(x, kFmtF32);
+      if (f32_to_f16(x) != mf_encode(v, kFmtF16)) ++bad[c];
+      if (f32_to_bf16(x) != mf_encode(v, kFmtBF16)) ++bad[c];
+      if (f16_to_f32(static_cast<uint16_t>(x)) != mf_encode(mf_decode(x & 0xffff, kFmtF16), kFmtF32)) ++bad[c];
+      if (bf16_to_f32(static_cast<uint16_t>(x)) != mf_encode(mf_decode(x & 0xffff, kFmtBF16), kFmtF32)) ++bad[c];
+    }
+    return Status::ok();
+  });
+  if (!s.is_ok()) throw_status(env, s);
+  uint64_t total = 0;
+  for (uint64_t b : bad) total += b;
+  return Napi::Number::New(env, static_cast<double>(total));
+}
+
+// memcpyBench(dst, src, threads?): the bandwidth baseline of the benchmarks, cut into 1 MiB chunks on the pool.
+Napi::Value MemcpyParallel(const Napi::CallbackInfo& info) {
+  Bytes dst = get_bytes(info[0], "dst");
+  Bytes src = get_bytes(info[1], "src");
+  const size_t n = dst.length < src.length ? dst.length : src.length;
+  constexpr size_t kChunk = size_t{1} << 20;
+  Status s = parallel_for(chunk_count(n, kChunk), [&](size_t c) {
+    const size_t off = c * kChunk;
+    std::memcpy(dst.data + off, src.data + off, n - off < kChunk ? n - off : kChunk);
+    return Status::ok();
+  });
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+}  // namespace ws::binding

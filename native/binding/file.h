@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "weightsmith/mapped-file.h"
+#include "weightsmith/safetensors.h"
+
+namespace ws::binding {
+
+struct OpenedFile {
+  std::shared_ptr<MappedFile> file;
+  StHeader header;
+};
+
+// One open safetensors file. JS holds it inside a WeightFile; views over it are external ArrayBuffers that
+// each own a reference to the MappedFile.
+class NativeFile : public Napi::ObjectWrap<NativeFile> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit NativeFile(const Napi::CallbackInfo& info);
+  // The mapping, for async workers that must keep it alive; nullptr once closed.
+  std::shared_ptr<MappedFile> file() const { return file_; }
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value ReadInto(const Napi::CallbackInfo& info);
+  Napi::Value Check(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  const StTensorInfo& tensor_at(const Napi::Value& index);
+  void ensure_open(Napi::Env env);
+
+  std::shared_ptr<MappedFile> file_;
+  StHeader header_;
+};
+
+Napi::Value OpenFileSync(const Napi::CallbackInfo& info);
+Napi::Value OpenFileAsync(const Napi::CallbackInfo& info);
+Napi::Value DetachBuffer(const Napi::CallbackInfo& info);
+
+// Collects the mappings behind an array of NativeFile objects (owners of the views an async op reads), so
+// the op keeps them mapped until it settles.
+std::vector<std::shared_ptr<MappedFile>> pin_owners(const Napi::Value& owners);
+
+}  // namespace ws::binding
