@@ -90,7 +90,11 @@ Status MappedFile::open(const std::string& path, IoMode mode, std::shared_ptr<Ma
   }
   const bool want_map = mode == IoMode::kMmap || (mode == IoMode::kAuto && !is_remote_fs(fd));
   if (want_map && f->size_ > 0) {
-    void* p = mmap(nullptr, static_cast<size_t>(f->size_), PROT_READ, MAP_PRIVATE, fd, 0);
+    // Copy-on-write (private, writable, no swap reservation): a write through a JS view changes only this
+    // process's copy of the page and never the file, and cannot fault. Where the kernel refuses that
+    // (strict overcommit), fall back to a read-only mapping.
+    void* p = mmap(nullptr, static_cast<size_t>(f->size_), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) p = mmap(nullptr, static_cast<size_t>(f->size_), PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       // Some filesystems cannot map; fall back to pread unless the caller insisted on mmap.
       if (mode == IoMode::kMmap) return errno_status(errno, "cannot mmap", path);

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+/**
+ * weightsmith: post-training surgery on neural-network weights, natively in Node.js.
+ *
+ * ```ts
+ * import * as ws from 'weightsmith';
+ * using f = await ws.open('model.safetensors');
+ * const w = f.get('model.layers.0.mlp.down_proj.weight');   // zero-copy view
+ * await ws.save('model-bf16.safetensors', { w: await ws.convert(w, 'bf16') });
+ * ```
+ * @packageDocumentation
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './native';
+
+export { DTYPES, DTYPE_NAMES, dtypeInfo, isDType, byteLengthOf } from './dtype';
+export type { DType, ArithDType, PassThroughDType, TypedArray, DTypeInfo } from './dtype';
+export { WeightsmithError, ERROR_CODES } from './errors';
+export type { ErrorCode, ErrorContext } from './errors';
+export { Tensor, tensor, zeros, convert, convertSync } from './tensor';
+export type { ConvertOptions } from './tensor';
+export { WeightFile, open, openSync } from './file';
+export type { OpenOptions, IoMode, TensorInfo } from './file';
+export { SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
+export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
+export { setThreads, getThreads, cpuInfo } from './threads';
+export type { CpuInfo } from './threads';
+
+/** The package version. */
+export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Loads the addon (a prebuild when one matches, else the local build) and hands it the error factory.
+ * @internal
+ */
+import * as path from 'node:path';
+import { makeNativeError } from './errors';
+
+/** Metadata and tensor table of one safetensors file, as parsed natively. */
+export interface NativeTableEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** A native open file handle. */
+export interface NativeFile {
+  info(): { headerSize: number; fileSize: number; mapped: boolean; metadata: [string, string][] | null; tensors: NativeTableEntry[] };
+  view(index: number): ArrayBuffer;
+  readInto(index: number, byteOffset: number, target: ArrayBufferView): number;
+  check(): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** A native abort flag. */
+export interface NativeAbortToken {
+  abort(): void;
+}
+
+type Buf = ArrayBufferView | ArrayBuffer;
+
+/** The addon's exports. */
+export interface NativeAddon {
+  init(makeError: typeof makeNativeError): void;
+  AbortToken: new () => NativeAbortToken;
+  openFileSync(path: string, io?: string, maxTensors?: number, maxRank?: number): NativeFile;
+  openFile(path: string, io?: string, maxTensors?: number, maxRank?: number): Promise<NativeFile>;
+  detach(buffer: ArrayBuffer): void;
+  convertSync(src: Buf, srcDtype: string, dst: Buf, dstDtype: string, n: number, backend?: 'ref' | 'auto', singleThread?: boolean): void;
+  convert(src: Buf, srcDtype: string, dst: Buf, dstDtype: string, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  getThreads(): number;
+  setThreads(n: number): void;
+  cpuInfo(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; simd: boolean };
+  setSimd(on: boolean): void;
+  dtypeTable(): { name: string; stName: string; bits: number; stRank: number; arith: boolean }[];
+  selfTestF32(target: 'f16' | 'bf16', start: number, end: number): [number, number];
+  selfTestGeneric(stride: number): number;
+  memcpyParallel(dst: Buf, src: Buf): void;
+}
+
+// dist/cjs/native.js and lib/native.ts both sit two levels below the package root.
+/** The package root (where package.json and binding.gyp live). */
+export const packageRoot = path.resolve(__dirname, '..', path.basename(path.dirname(__dirname)) === 'dist' ? '..' : '.');
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+
+/** The loaded addon. */
+export const native: NativeAddon = load(packageRoot);
+native.init(makeNativeError);
+
+/** Runs `fn` with a native abort token wired to `signal`; the listener is removed afterwards. */
+export async function withAbort<T>(signal: AbortSignal | undefined, fn: (token: NativeAbortToken | null) => Promise<T>): Promise<T> {
+  if (!signal) return fn(null);
+  const token = new native.AbortToken();
+  const onAbort = () => token.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn(token);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Tensor: a dtype, a shape and a TypedArray of row-major little-endian elements.
+ * @module
+ */
+import { byteLengthOf, DType, dtypeInfo, DTypeInfo, isDType, TypedArray } from './dtype';
+import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
+import { native, NativeFile, withAbort } from './native';
+import { checkOptions, checkShape, checkSignal } from './validate';
+
+/** Owner of a tensor's memory when it is a view of a mapped file (kept alive by async kernels). @internal */
+export const OWNER = Symbol('weightsmith.owner');
+
+function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  if (!Number.isSafeInteger(n)) throw outOfRange(`The shape [${shape.join(', ')}] has more than 2^53 - 1 elements`);
+  return n;
+}
+
+/** The number of TypedArray elements holding `numel` tensor elements of a dtype. */
+function arrayLength(info: DTypeInfo, numel: number): number {
+  return info.lanes === 0 ? Math.ceil((numel * info.bits) / 8) : numel * info.lanes;
+}
+
+/**
+ * A tensor. `data` holds the elements row-major: `Float32Array` for f32, `Uint16Array` bit patterns for
+ * f16/bf16, `Uint8Array` for fp8, bool and sub-byte types, `BigInt64Array` for i64 and so on. Tensors
+ * returned by {@link WeightFile.get} are zero-copy views of the file (copy-on-write: writing to `data` never
+ * changes the file) and are detached (length 0) once the file is closed.
+ */
+export class Tensor {
+  /** Element type. */
+  readonly dtype: DType;
+  /** Dimensions, outermost first (PyTorch order). `[]` is a scalar. */
+  readonly shape: readonly number[];
+  /** The elements. */
+  readonly data: TypedArray;
+  /** @internal */
+  [OWNER]?: NativeFile;
+
+  /**
+   * Wraps existing data (no copy). `data` must be the dtype's TypedArray class with exactly the number of
+   * elements the shape needs. Prefer {@link tensor} for validation of user input.
+   */
+  constructor(dtype: DType, shape: readonly number[], data: TypedArray, owner?: NativeFile) {
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.data = data;
+    if (owner) this[OWNER] = owner;
+  }
+
+  /** Number of elements (product of the shape). */
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+
+  /** Bytes the elements take. */
+  get byteLength(): number {
+    return byteLengthOf(this.dtype, this.numel);
+  }
+
+  /** The raw little-endian bytes (no copy). */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.data.buffer, this.data.byteOffset, this.byteLength);
+  }
+
+  /**
+   * Converts to another dtype (a new tensor; the same tensor data copied when the dtype is unchanged).
+   * Round to nearest even; NaN stays NaN (quiet); f16/bf16 overflow to +-Inf; fp8 saturates; float to integer
+   * rounds half to even, saturates and maps NaN to 0. Pass-through dtypes convert only to themselves.
+   * Runs on the native thread pool on the calling thread; see {@link convert} for the async form.
+   */
+  to(dtype: DType): Tensor {
+    checkConvertible(this, dtype);
+    checkAttached(this);
+    const out = zeros(this.shape, dtype);
+    native.convertSync(this.data, this.dtype, out.data, dtype, this.numel);
+    return out;
+  }
+
+  /** The same data with another shape of the same element count (no copy). */
+  reshape(shape: readonly number[]): Tensor {
+    const s = checkShape(shape);
+    if (numelOf(s) !== this.numel)
+      throw new WeightsmithError('ERR_SHAPE', `cannot reshape [${this.shape.join(', ')}] (${this.numel} elements) to [${s.join(', ')}]`);
+    return new Tensor(this.dtype, s, this.data, this[OWNER]);
+  }
+
+  /** A short description, e.g. `Tensor<f32>[512, 64]`. */
+  toString(): string {
+    return `Tensor<${this.dtype}>[${this.shape.join(', ')}]`;
+  }
+}
+
+function checkDType(dtype: unknown, name: string): DType {
+  if (typeof dtype !== 'string') throw invalidArgType(`The "${name}" argument must be a dtype name string`);
+  if (!isDType(dtype)) throw new WeightsmithError('ERR_DTYPE', `unknown dtype '${dtype}'`);
+  return dtype;
+}
+
+function checkConvertible(t: Tensor, dtype: unknown): asserts dtype is DType {
+  if (!(t instanceof Tensor)) throw invalidArgType('The "tensor" argument must be a Tensor');
+  const d = checkDType(dtype, 'dtype');
+  if (d !== t.dtype && (!dtypeInfo(d)!.arith || !dtypeInfo(t.dtype)!.arith))
+    throw new WeightsmithError('ERR_DTYPE', `cannot convert ${t.dtype} to ${d}: pass-through dtypes convert only to themselves`);
+}
+
+function checkAttached(t: Tensor): void {
+  if (t.numel > 0 && t.data.byteLength === 0)
+    throw new WeightsmithError('ERR_HANDLE_CLOSED', 'the tensor is a view of a closed weight file');
+}
+
+/**
+ * Creates a tensor from data and a shape. `data` may be the dtype's TypedArray (used as is, no copy) or a
+ * plain array of numbers (copied; for f16/bf16/fp8 the numbers are converted from f32 values).
+ * Default dtype: inferred from the TypedArray (Float32Array: f32, Float64Array: f64, ...), or f32 for arrays.
+ */
+export function tensor(data: TypedArray | readonly number[] | readonly bigint[], shape?: readonly number[], dtype?: DType): Tensor {
+  let d: DType;
+  if (dtype !== undefined) {
+    d = checkDType(dtype, 'dtype');
+  } else if (Array.isArray(data)) {
+    d = 'f32';
+  } else {
+    const byCtor: [unknown, DType][] = [[Float32Array, 'f32'], [Float64Array, 'f64'], [Int8Array, 'i8'], [Uint8Array, 'u8'],
+      [Int16Array, 'i16'], [Uint16Array, 'u16'], [Int32Array, 'i32'], [Uint32Array, 'u32'], [BigInt64Array, 'i64'], [BigUint64Array, 'u64']];
+    const hit = byCtor.find(([c]) => data instanceof (c as new () => TypedArray));
+    if (!hit) throw invalidArgType('The "data" argument must be a TypedArray or an array of numbers');
+    d = hit[1];
+  }
+  const info = dtypeInfo(d)!;
+  const s = shape === undefined ? [Array.isArray(data) ? data.length : (data as TypedArray).length / Math.max(info.lanes, 1)] : checkShape(shape);
+  const numel = numelOf(s);
+  const len = arrayLength(info, numel);
+  if (Array.isArray(data)) {
+    if (data.length !== numel) throw new WeightsmithError('ERR_SHAPE', `data has ${data.length} values but shape [${s.join(', ')}] needs ${numel}`);
+    if (info.float && info.array !== Float32Array && info.array !== Float64Array) {
+      const src = Float32Array.from(data as number[]);
+      const out = zeros(s, d);
+      native.convertSync(src, 'f32', out.data, d, numel);
+      return out;
+    }
+    const arr = new info.array(len);
+    if (arr instanceof BigInt64Array || arr instanceof BigUint64Array) {
+      (data as readonly (number | bigint)[]).forEach((v, i) => { arr[i] = BigInt(v); });
+    } else {
+      (data as readonly number[]).forEach((v, i) => { (arr as Float32Array)[i] = Number(v); });
+    }
+    return new Tensor(d, s, arr);
+  }
+  if (!(data instanceof info.array))
+    throw invalidArgType(`dtype ${d} needs its data in a ${info.array.name}. Received ${(data as object).constructor?.name}`);
+  if ((data as TypedArray).length !== len)
+    throw new WeightsmithError('ERR_SHAPE', `data has ${(data as TypedArray).length} elements but shape [${s.join(', ')}] of ${d} needs ${len}`);
+  return new Tensor(d, s, data as TypedArray);
+}
+
+/** A tensor of zeros (all-zero bytes) with the given shape and dtype (default f32). */
+export function zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+  const d = checkDType(dtype, 'dtype');
+  const s = checkShape(shape);
+  const info = dtypeInfo(d)!;
+  return new Tensor(d, s, new info.array(arrayLength(info, numelOf(s))));
+}
+
+/** Options of {@link convert}. */
+export interface ConvertOptions {
+  /** Cancels the conversion (rejects with AbortError). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Converts a tensor to another dtype off the main thread, on the native thread pool. Same rules as
+ * {@link Tensor.to}; the result is bit-identical for any thread count.
+ */
+export function convert(t: Tensor, dtype: DType, options?: ConvertOptions): Promise<Tensor> {
+  const caller: { stack?: string } = {};
+  Error.captureStackTrace(caller, convert);
+  return withCallerStack((async () => {
+    const opts = checkOptions<ConvertOptions>(options, 'options', ['signal']);
+    const signal = checkSignal(opts.signal);
+    checkConvertible(t, dtype);
+    throwIfAborted(signal);
+    checkAttached(t);
+    const out = zeros(t.shape, dtype);
+    const owners = t[OWNER] ? [t[OWNER]] : [];
+    await withAbort(signal, (token) => native.convert(t.data, t.dtype, out.data, dtype, t.numel, owners, token));
+    return out;
+  })(), caller);
+}
+
+/** Synchronous twin of {@link convert} (the same as `t.to(dtype)`). */
+export function convertSync(t: Tensor, dtype: DType): Tensor {
+  checkConvertible(t, dtype);
+  return t.to(dtype);
+}
+
+/**
+ * Converts n elements between raw byte buffers on the thread pool (for streaming code paths).
+ * @internal
+ */
+export async function convertBytes(src: Uint8Array, srcDtype: DType, dst: Uint8Array, dstDtype: DType, n: number,
+  signal?: AbortSignal, owners: NativeFile[] = []): Promise<void> {
+  throwIfAborted(signal);
+  await withAbort(signal, (token) => native.convert(src, srcDtype, dst, dstDtype, n, owners, token));
+}

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The native thread pool and CPU features.
+ * @module
+ */
+import { native } from './native';
+import { checkInteger } from './validate';
+
+/**
+ * Sets the number of native threads (including the caller) used by kernels, 1..256. Outputs are
+ * bit-identical for any count. Default: `WEIGHTSMITH_THREADS`, else the number of cores.
+ */
+export function setThreads(n: number): void {
+  native.setThreads(checkInteger(n, 'n', 1, 256));
+}
+
+/** The number of native threads kernels use. */
+export function getThreads(): number {
+  return native.getThreads();
+}
+
+/** CPU features the native code detected at load time, and whether optimized kernels are in use. */
+export interface CpuInfo {
+  avx2: boolean;
+  fma: boolean;
+  f16c: boolean;
+  avx512f: boolean;
+  /** Whether SIMD kernels are dispatched (false only when disabled for testing). */
+  simd: boolean;
+}
+
+/** What the CPU supports, as detected by the addon. */
+export function cpuInfo(): CpuInfo {
+  return native.cpuInfo();
+}

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Writing safetensors: the reference layout (tensors by dtype descending, then name; compact header JSON with
+ * `__metadata__` first, padded with spaces to a multiple of 8 bytes), atomic files, streaming from a plan,
+ * and sharded output with an index.
+ * @module
+ */
+import * as path from 'node:path';
+import { DType, dtypeInfo } from './dtype';
+import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
+import { AtomicFile } from './atomic';
+import { Tensor } from './tensor';
+import { checkInteger, checkObject, checkOneOf, checkOptions, checkShape, checkSignal, checkString } from './validate';
+
+/** One tensor of a {@link createWriter} plan. */
+export interface PlanEntry {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+}
+
+/** Options of {@link createWriter}. */
+export interface WriterOptions {
+  /** The tensors the file will hold. They may then be written in any order. */
+  plan: readonly PlanEntry[];
+  /** `__metadata__` string map. */
+  metadata?: Record<string, string>;
+  /** Only `'safetensors'` for now. */
+  format?: 'safetensors';
+  /**
+   * Split into shards of at most this many data bytes (a tensor larger than that gets a shard of its own):
+   * `<stem>-00001-of-0000N.safetensors` plus `<stem>.safetensors.index.json` next to `path`. With one shard,
+   * `path` itself is written.
+   */
+  shardSize?: number;
+}
+
+/** Options of {@link save}. */
+export interface SaveOptions {
+  metadata?: Record<string, string>;
+  format?: 'safetensors';
+  shardSize?: number;
+  /** Cancels the save: nothing is left at the destination. */
+  signal?: AbortSignal;
+}
+
+interface Placed {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  byteLength: number;
+  shard: number;
+  offset: number;  // absolute file offset
+  written: number;
+}
+
+interface ShardPlan {
+  path: string;
+  entries: Placed[];
+  header: Buffer;
+  dataBytes: number;
+  file?: AtomicFile;
+}
+
+const utf8Compare = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+
+/** Orders entries as the reference writer does: dtype descending (safetensors enum order), then name bytes. */
+export function referenceOrder<T extends { name: string; dtype: DType }>(entries: readonly T[]): T[] {
+  return [...entries].sort((a, b) => dtypeInfo(b.dtype)!.stRank - dtypeInfo(a.dtype)!.stRank || utf8Compare(a.name, b.name));
+}
+
+/** Header bytes for entries already in layout order with data offsets relative to the data buffer. */
+function buildHeader(entries: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[],
+  metadata: Record<string, string> | undefined): Buffer {
+  const parts: string[] = [];
+  if (metadata && Object.keys(metadata).length > 0) {
+    const md = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    parts.push(`"__metadata__":{${md.join(',')}}`);
+  }
+  for (const e of entries) {
+    parts.push(`${JSON.stringify(e.name)}:{"dtype":"${dtypeInfo(e.dtype)!.stName}","shape":[${e.shape.join(',')}],"data_offsets":[${e.begin},${e.end}]}`);
+  }
+  const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
+  const padded = Math.ceil(json.length / 8) * 8;
+  const out = Buffer.alloc(8 + padded, 0x20);
+  out.writeBigUInt64LE(BigInt(padded), 0);
+  json.copy(out, 8);
+  return out;
+}
+
+function checkMetadata(md: unknown): Record<string, string> | undefined {
+  if (md === undefined) return undefined;
+  checkObject(md, 'options.metadata');
+  for (const [k, v] of Object.entries(md)) {
+    if (typeof v !== 'string') throw invalidArgType(`The "options.metadata.${k}" value must be a string`);
+    if (!k.isWellFormed() || !v.isWellFormed()) throw outOfRange(`metadata key '${k}' or its value is not well-formed Unicode`);
+  }
+  return md as Record<string, string>;
+}
+
+function checkName(name: unknown, where: string): string {
+  checkString(name, where);
+  if (name === '__metadata__') throw outOfRange(`'__metadata__' is reserved and cannot name a tensor`);
+  if (!name.isWellFormed()) throw outOfRange(`tensor name '${name}' is not well-formed Unicode (lone surrogate)`);
+  return name;
+}
+
+function shardPaths(p: string, n: number): { shards: string[]; index?: string } {
+  if (n === 1) return { shards: [p] };
+  const dir = path.dirname(p);
+  const stem = path.basename(p).replace(/\.safetensors$/, '');
+  const w = Math.max(5, String(n).length);
+  const pad = (i: number) => String(i).padStart(w, '0');
+  return {
+    shards: Array.from({ length: n }, (_, i) => path.join(dir, `${stem}-${pad(i + 1)}-of-${pad(n)}.safetensors`)),
+    index: path.join(dir, `${stem}.safetensors.index.json`),
+  };
+}
+
+/**
+ * A streaming safetensors writer from a plan: the header is written up front, tensors may then arrive in
+ * any order (whole, or in sequential byte chunks), and {@link SafetensorsWriter.close} makes the file(s)
+ * appear atomically. Memory use is bounded by what the caller passes in, so files larger than RAM stream.
+ */
+export class SafetensorsWriter {
+  /** The path given to {@link createWriter}. */
+  readonly path: string;
+  /** Files that {@link close} will create (shards, then the index if sharded). */
+  readonly files: readonly string[];
+  readonly #shards: ShardPlan[];
+  readonly #byName = new Map<string, Placed>();
+  readonly #indexPath?: string;
+  readonly #metadata?: Record<string, string>;
+  #state: 'open' | 'closed' | 'aborted' = 'open';
+
+  /** @internal */
+  constructor(p: string, options: WriterOptions) {
+    this.path = p;
+    const opts = checkOptions<WriterOptions>(options, 'options', ['plan', 'metadata', 'format', 'shardSize']);
+    if (opts.format !== undefined) checkOneOf(opts.format, 'options.format', ['safetensors'] as const);
+    this.#metadata = checkMetadata(opts.metadata);
+    if (!Array.isArray(opts.plan)) throw invalidArgType('The "options.plan" argument must be an array of { name, dtype, shape }');
+    const shardSize = opts.shardSize === undefined ? Infinity : checkInteger(opts.shardSize, 'options.shardSize', 1);
+    const entries = opts.plan.map((e, i) => {
+      checkObject(e, `options.plan[${i}]`);
+      const name = checkName(e.name, `options.plan[${i}].name`);
+      if (typeof e.dtype !== 'string' || !dtypeInfo(e.dtype)) throw new WeightsmithError('ERR_DTYPE', `options.plan[${i}]: unknown dtype '${String(e.dtype)}'`, { tensor: name });
+      const shape = checkShape(e.shape, `options.plan[${i}].shape`);
+      const numel = shape.reduce((a, b) => a * b, 1);
+      if (!Number.isSafeInteger(numel)) throw outOfRange(`options.plan[${i}]: shape has more than 2^53 - 1 elements`);
+      const bits = numel * dtypeInfo(e.dtype)!.bits;
+      if (bits % 8 !== 0) throw new WeightsmithError('ERR_SHAPE', `tensor '${name}': ${numel} elements of ${e.dtype} do not fill whole bytes`, { tensor: name });
+      return { name, dtype: e.dtype as DType, shape, byteLength: bits / 8 };
+    });
+    const seen = new Set<string>();
+    for (const e of entries) {
+      if (seen.has(e.name)) throw new WeightsmithError('ERR_ST_DUPLICATE_KEY', `tensor '${e.name}' appears twice in the plan`, { tensor: e.name });
+      seen.add(e.name);
+    }
+    // Partition in layout order.
+    const ordered = referenceOrder(entries);
+    const groups: (typeof ordered)[] = [[]];
+    let bytes = 0;
+    for (const e of ordered) {
+      const cur = groups[groups.length - 1];
+      if (cur.length > 0 && bytes + e.byteLength > shardSize) {
+        groups.push([]);
+        bytes = 0;
+      }
+      groups[groups.length - 1].push(e);
+      bytes += e.byteLength;
+    }
+    const { shards, index } = shardPaths(p, groups.length);
+    this.#indexPath = index;
+    this.#shards = groups.map((g, si) => {
+      let off = 0;
+      const rel = g.map((e) => {
+        const r = { ...e, begin: off, end: off + e.byteLength };
+        off += e.byteLength;
+        return r;
+      });
+      const header = buildHeader(rel, this.#metadata);
+      const placed = rel.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.byteLength, shard: si, offset: header.length + e.begin, written: 0 }));
+      for (const pl of placed) this.#byName.set(pl.name, pl);
+      return { path: shards[si], entries: placed, header, dataBytes: off };
+    });
+    this.files = Object.freeze([...shards, ...(index ? [index] : [])]);
+    try {
+      for (const s of this.#shards) {
+        s.file = AtomicFile.create(s.path);
+        s.file.writeSync(s.header, 0);
+      }
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  #target(name: unknown, data: Uint8Array, byteOffset: number): Placed {
+    if (this.#state !== 'open') throw new WeightsmithError('ERR_HANDLE_CLOSED', `the writer for '${this.path}' is ${this.#state}`, { path: this.path });
+    checkString(name, 'name');
+    const pl = this.#byName.get(name);
+    if (!pl) throw new WeightsmithError('ERR_TENSOR_NOT_FOUND', `tensor '${name}' is not in the writer's plan`, { path: this.path, tensor: name });
+    if (byteOffset !== pl.written)
+      throw outOfRange(`tensor '${name}': chunks must be written in order; expected byteOffset ${pl.written}, got ${byteOffset}`);
+    if (byteOffset + data.byteLength > pl.byteLength)
+      throw outOfRange(`tensor '${name}': ${byteOffset + data.byteLength} bytes exceed its ${pl.byteLength}`);
+    return pl;
+  }
+
+  #checkTensor(name: string, t: unknown): Uint8Array {
+    if (!(t instanceof Tensor)) throw invalidArgType(`The "tensor" argument for '${name}' must be a Tensor`);
+    const pl = this.#byName.get(name);
+    if (pl) {
+      if (t.dtype !== pl.dtype) throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${t.dtype} but the plan says ${pl.dtype}`, { tensor: name });
+      if (t.shape.length !== pl.shape.length || t.shape.some((d, i) => d !== pl.shape[i]))
+        throw new WeightsmithError('ERR_SHAPE', `tensor '${name}' has shape [${t.shape.join(', ')}] but the plan says [${pl.shape.join(', ')}]`, { tensor: name });
+    }
+    if (t.numel > 0 && t.data.byteLength === 0) throw new WeightsmithError('ERR_HANDLE_CLOSED', `tensor '${name}' is a view of a closed weight file`, { tensor: name });
+    return t.bytes();
+  }
+
+  /** Writes a whole tensor (dtype and shape must match the plan). */
+  async write(name: string, t: Tensor): Promise<void> {
+    await this.writeBytes(name, 0, this.#checkTensor(name, t));
+  }
+
+  /** Synchronous twin of {@link write}. */
+  writeSync(name: string, t: Tensor): void {
+    this.writeBytesSync(name, 0, this.#checkTensor(name, t));
+  }
+
+  /** Writes the next chunk of a tensor's raw bytes; chunks of one tensor go in order from byteOffset 0. */
+  async writeBytes(name: string, byteOffset: number, data: Uint8Array): Promise<void> {
+    const pl = this.#target(name, data, byteOffset);
+    pl.written += data.byteLength;  // reserve before awaiting, so a concurrent call sees the new offset
+    try {
+      await this.#shards[pl.shard].file!.write(data, pl.offset + byteOffset);
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  /** Synchronous twin of {@link writeBytes}. */
+  writeBytesSync(name: string, byteOffset: number, data: Uint8Array): void {
+    const pl = this.#target(name, data, byteOffset);
+    try {
+      this.#shards[pl.shard].file!.writeSync(data, pl.offset + byteOffset);
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    pl.written += data.byteLength;
+  }
+
+  #checkComplete(): void {
+    if (this.#state !== 'open') throw new WeightsmithError('ERR_HANDLE_CLOSED', `the writer for '${this.path}' is ${this.#state}`, { path: this.path });
+    for (const pl of this.#byName.values()) {
+      if (pl.written !== pl.byteLength) {
+        this.abort();
+        throw new WeightsmithError('ERR_TENSOR_NOT_FOUND', `tensor '${pl.name}' was planned but ${pl.written === 0 ? 'never written' : `only ${pl.written} of ${pl.byteLength} bytes were written`}; nothing was saved`, { path: this.path, tensor: pl.name });
+      }
+    }
+  }
+
+  #indexJson(): Buffer {
+    const weightMap: Record<string, string> = {};
+    const names = [...this.#byName.keys()].sort(utf8Compare);
+    for (const n of names) weightMap[n] = path.basename(this.#shards[this.#byName.get(n)!.shard].path);
+    const total = this.#shards.reduce((a, s) => a + s.dataBytes, 0);
+    return Buffer.from(`${JSON.stringify({ metadata: { ...(this.#metadata ?? {}), total_size: total }, weight_map: weightMap }, null, 2)}\n`);
+  }
+
+  /** Checks every planned tensor was fully written, then commits the file(s) atomically (the index last). */
+  async close(): Promise<void> {
+    this.#checkComplete();
+    try {
+      for (const s of this.#shards) await s.file!.commit();
+      if (this.#indexPath) {
+        const f = AtomicFile.create(this.#indexPath);
+        try {
+          await f.write(this.#indexJson(), 0);
+          await f.commit();
+        } catch (err) {
+          f.abort();
+          throw err;
+        }
+      }
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    this.#state = 'closed';
+  }
+
+  /** Synchronous twin of {@link close}. */
+  closeSync(): void {
+    this.#checkComplete();
+    try {
+      for (const s of this.#shards) s.file!.commitSync();
+      if (this.#indexPath) {
+        const f = AtomicFile.create(this.#indexPath);
+        try {
+          f.writeSync(this.#indexJson(), 0);
+          f.commitSync();
+        } catch (err) {
+          f.abort();
+          throw err;
+        }
+      }
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    this.#state = 'closed';
+  }
+
+  /** Discards everything written: temp files are removed, no destination file is created or changed. */
+  abort(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'aborted';
+    for (const s of this.#shards ?? []) s.file?.abort();
+  }
+}
+
+/** Creates a streaming writer for `path` from a plan. See {@link SafetensorsWriter}. */
+export function createWriter(p: string, options: WriterOptions): SafetensorsWriter {
+  checkString(p, 'path');
+  checkObject(options, 'options');
+  return new SafetensorsWriter(p, options);
+}
+
+function planOf(tensors: unknown): { plan: PlanEntry[]; values: [string, Tensor][] } {
+  checkObject(tensors, 'tensors');
+  const values = Object.entries(tensors) as [string, unknown][];
+  for (const [name, t] of values) {
+    if (!(t instanceof Tensor)) throw invalidArgType(`The "tensors.${name}" value must be a Tensor`);
+  }
+  const typed = values as [string, Tensor][];
+  return { plan: typed.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })), values: typed };
+}
+
+/**
+ * Saves tensors to `path` as safetensors in the reference layout, atomically: on any failure or abort the
+ * destination is untouched and no temp file is left. With `shardSize`, writes shards plus an index.
+ */
+export function save(p: string, tensors: Record<string, Tensor>, options?: SaveOptions): Promise<void> {
+  const caller: { stack?: string } = {};
+  Error.captureStackTrace(caller, save);
+  return withCallerStack((async () => {
+    checkString(p, 'path');
+    const opts = checkOptions<SaveOptions>(options, 'options', ['metadata', 'format', 'shardSize', 'signal']);
+    const signal = checkSignal(opts.signal);
+    const { plan, values } = planOf(tensors);
+    throwIfAborted(signal);
+    const w = createWriter(p, { plan, metadata: opts.metadata, format: opts.format, shardSize: opts.shardSize });
+    try {
+      for (const [name, t] of values) {
+        throwIfAborted(signal);
+        await w.write(name, t);
+      }
+      throwIfAborted(signal);
+      await w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+  })(), caller);
+}
+
+/** Synchronous twin of {@link save}. */
+export function saveSync(p: string, tensors: Record<string, Tensor>, options?: Omit<SaveOptions, 'signal'>): void {
+  checkString(p, 'path');
+  const opts = checkOptions<SaveOptions>(options, 'options', ['metadata', 'format', 'shardSize']);
+  const { plan, values } = planOf(tensors);
+  const w = createWriter(p, { plan, metadata: opts.metadata, format: opts.format, shardSize: opts.shardSize });
+  try {
+    for (const [name, t] of values) w.writeSync(name, t);
+    w.closeSync();
+  } catch (err) {
+    w.abort();
+    throw err;
+  }
+}
