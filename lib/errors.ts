@@ -4,6 +4,7 @@
  * published; messages may.
  * @module
  */
+import { constants as osConstants } from 'node:os';
 
 /** Every stable error code weightsmith can throw (DESIGN.md section 3). */
 export const ERROR_CODES = [
@@ -90,7 +91,12 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);
 }
 
-const SYSTEM_CODE = /^E[A-Z0-9]+$/;
+function errnoName(errno: unknown): string {
+  if (typeof errno === 'number') {
+    for (const [name, value] of Object.entries(osConstants.errno)) if (value === -errno || value === errno) return name;
+  }
+  return 'EIO';
+}
 
 /**
  * Builds the error for a native failure. Called by the addon (handed over once at load).
@@ -103,8 +109,8 @@ export function makeNativeError(code: string, message: string, fields: Record<st
   if ((ERROR_CODES as readonly string[]).includes(code)) {
     return new WeightsmithError(code as ErrorCode, message, fields as ErrorContext);
   }
-  if (SYSTEM_CODE.test(code)) {
-    return coded(new Error(message), code, fields);
+  if (code === 'ERRNO') {
+    return coded(new Error(message), errnoName(fields.errno), fields);
   }
   return new WeightsmithError('ERR_INTERNAL', message, fields as ErrorContext);
 }

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "common.h"
 
-#include <uv.h>
-
 #include <cmath>
 
 namespace ws::binding {
@@ -19,11 +17,9 @@ Napi::Value status_to_error(Napi::Env env, const Status& status) {
       fields.Set(f.key, Napi::String::New(env, f.text));
     }
   }
-  std::string code = code_name(status.code());
-  if (status.code() == Code::kErrno) {
-    code = uv_err_name(-status.sys_errno());
-    fields.Set("errno", Napi::Number::New(env, -status.sys_errno()));
-  }
+  // System errors travel as "ERRNO" plus the number; lib/errors.ts names them (ENOENT...) like Node does.
+  const std::string code = code_name(status.code());
+  if (status.code() == Code::kErrno) fields.Set("errno", Napi::Number::New(env, -status.sys_errno()));
   AddonData& data = addon_data(env);
   if (data.make_error.IsEmpty()) {
     Napi::Error e = Napi::Error::New(env, status.message());

@@ -29,6 +29,8 @@ constexpr const char* kCodeNames[] = {
     "ERR_DTYPE",
     "ERR_NON_FINITE",
     "ERR_OUT_OF_MEMORY",
+    "ERR_NO_DEVICE",
+    "ERR_CUDA",
     "ERR_INTERNAL",
     "ERR_INVALID_ARG_TYPE",
     "ERR_OUT_OF_RANGE",

@@ -38,6 +38,8 @@ enum class Code : int {
   kDtype,
   kNonFinite,
   kOutOfMemory,
+  kNoDevice,
+  kCuda,
   kInternal,
   kInvalidArgType,
   kOutOfRange,
