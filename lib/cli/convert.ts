@@ -37,15 +37,10 @@ function copySidecars(inDir: string, outDir: string, target: DType): string[] {
     if (!fs.statSync(src).isFile()) continue;
     let data: Buffer = fs.readFileSync(src);
     if (name === 'config.json' && TORCH_DTYPE[target]) {
-      try {
-        const cfg = JSON.parse(data.toString('utf8'));
-        if (cfg && typeof cfg === 'object' && 'torch_dtype' in cfg) {
-          cfg.torch_dtype = TORCH_DTYPE[target];
-          data = Buffer.from(`${JSON.stringify(cfg, null, 2)}\n`);
-        }
-      } catch {
-        // not JSON: copy as is
-      }
+      // Edit the one value in place, keeping the rest of the file byte for byte (number formatting included).
+      const text = data.toString('utf8');
+      const edited = text.replace(/("torch_dtype"\s*:\s*)"[^"]*"/, `$1"${TORCH_DTYPE[target]}"`);
+      data = Buffer.from(edited, 'utf8');
     }
     const f = AtomicFile.create(path.join(outDir, name));
     try {

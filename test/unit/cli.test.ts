@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../lib/cli/index';
+import { openSync, saveSync, tensor, version } from '../../lib/index';
+import { repoRoot, tempDir } from '../helpers/paths';
+
+const example = path.join(repoRoot, 'examples/stories260K');
+const { dir, cleanup } = tempDir('ws-cli-');
+afterAll(cleanup);
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+  return { code, out, err };
+}
+
+describe('weightsmith inspect', () => {
+  it('--json on the bundled model reports 47 tensors and 260,032 parameters', async () => {
+    const r = await run('inspect', '--json', example);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc.valid).toBe(true);
+    expect(doc.tensorCount).toBe(47);
+    expect(doc.parameters).toBe(260_032);
+    expect(doc.byDtype).toEqual({ f32: { tensors: 47, parameters: 260_032, bytes: 1_040_128 } });
+    expect(doc.metadata.format).toBe('pt');
+    expect(doc.tensors[0]).toEqual({ name: 'model.embed_tokens.weight', dtype: 'f32', shape: [512, 64], parameters: 32768, bytes: 131072 });
+  });
+
+  it('prints a human table with counts, dtypes, metadata and the validation result', async () => {
+    const r = await run('inspect', path.join(example, 'model.safetensors'));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('tensors: 47   parameters: 260,032');
+    expect(r.out).toMatch(/model\.layers\.4\.mlp\.down_proj\.weight\s+f32\s+\[64, 172\]\s+11,008/);
+    expect(r.out).toContain('validation: ok');
+  });
+
+  it('an invalid file exits 1 with its code on stderr (and valid:false in --json)', async () => {
+    const bad = path.join(dir, 'bad.safetensors');
+    fs.writeFileSync(bad, Buffer.from([1, 2, 3]));
+    const r = await run('inspect', bad);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error ERR_ST_HEADER_TOO_SMALL');
+    const j = await run('inspect', '--json', bad);
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.out)).toMatchObject({ valid: false, error: { code: 'ERR_ST_HEADER_TOO_SMALL' } });
+    const missing = await run('inspect', path.join(dir, 'nope.safetensors'));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('error ENOENT');
+  });
+});
+
+describe('weightsmith convert', () => {
+  it('converts the bundled model folder to bf16, copying config.json (torch_dtype updated) and the tokenizer', async () => {
+    const out = path.join(dir, 'bf16');
+    const r = await run('convert', example, out, '--dtype', 'bf16');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('converted 47 of 47 tensors to bf16');
+    expect(fs.readdirSync(out).sort()).toEqual(['LICENSE', 'config.json', 'model.safetensors', 'tok512.bin']);
+    const cfg = fs.readFileSync(path.join(out, 'config.json'), 'utf8');
+    expect(JSON.parse(cfg).torch_dtype).toBe('bfloat16');
+    expect(cfg.replace('bfloat16', 'float32')).toBe(fs.readFileSync(path.join(example, 'config.json'), 'utf8'));
+    const src = openSync(example);
+    const dst = openSync(out);
+    for (const name of src.names()) {
+      const want = src.get(name).to('bf16');
+      expect(Buffer.from(dst.get(name).bytes()).equals(Buffer.from(want.bytes())), name).toBe(true);
+    }
+    src.close();
+    dst.close();
+  });
+
+  it('keeps integer tensors, shards on request, and reports --json', async () => {
+    const input = path.join(dir, 'mixed.safetensors');
+    saveSync(input, { w: tensor(new Float32Array([1.5, -2, 3e-8, 70000]), [4]), ids: tensor(new Int32Array([1, 2, 3]), [3]) });
+    const out = path.join(dir, 'mixed-out', 'mixed-f16.safetensors');
+    const r = await run('convert', input, out, '--dtype', 'f16', '--json', '--shard-size', '8B');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({ tensors: 2, converted: 1, bytesIn: 28, bytesOut: 20 });
+    expect(doc.files.length).toBe(3);
+    const f = openSync(path.join(dir, 'mixed-out'));
+    expect(f.info('ids').dtype).toBe('i32');
+    expect([...(f.get('w').data as Uint16Array)]).toEqual([0x3e00, 0xc000, 0x0001, 0x7c00]);
+    f.close();
+  });
+
+  it('usage errors exit 2; --help and --version exit 0', async () => {
+    expect((await run('convert', example, path.join(dir, 'x'))).code).toBe(2);
+    expect((await run('convert', example, path.join(dir, 'x'), '--dtype', 'i8')).code).toBe(2);
+    expect((await run('convert', example, path.join(dir, 'x'), '--dtype', 'bf16', '--bogus')).code).toBe(2);
+    expect((await run('frobnicate')).code).toBe(2);
+    expect((await run()).code).toBe(2);
+    const h = await run('--help');
+    expect(h.code).toBe(0);
+    expect(h.out).toContain('inspect <file|dir>');
+    expect((await run('convert', '--help')).out).toContain('--dtype');
+    const v = await run('--version');
+    expect(v.out.trim()).toBe(version);
+  });
+});
+
+describe('the installed bin', () => {
+  it('runs as a process with the documented exit codes', () => {
+    const bin = path.join(repoRoot, 'bin/weightsmith.js');
+    const distCli = path.join(repoRoot, 'dist/cjs/cli/index.js');
+    expect(fs.existsSync(distCli), 'dist/ is built (npm run build:ts)').toBe(true);
+    const ok = JSON.parse(execFileSync(process.execPath, [bin, 'inspect', '--json', example], { encoding: 'utf8' }));
+    expect(ok.parameters).toBe(260_032);
+    expect(spawnSync(process.execPath, [bin, 'nope']).status).toBe(2);
+    const empty = path.join(dir, 'empty-folder');
+    fs.mkdirSync(empty);
+    const bad = spawnSync(process.execPath, [bin, 'inspect', empty], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('ERR_CONFIG');
+  });
+});
