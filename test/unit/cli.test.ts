@@ -119,3 +119,12 @@ describe('the installed bin', () => {
     expect(bad.stderr).toContain('ERR_CONFIG');
   });
 });
+
+describe('examples', () => {
+  it('examples/quickstart.mjs (the README example) runs and prints what the README says', () => {
+    const out = execFileSync(process.execPath, [path.join(repoRoot, 'examples/quickstart.mjs')], { encoding: 'utf8' });
+    expect(out).toContain('47 pt');
+    expect(out).toContain("f32 [ 64, 172 ] 0.1350");
+    expect(out).toContain("dtype: 'bf16', shape: [ 64, 172 ], byteLength: 22016");
+  });
+});
