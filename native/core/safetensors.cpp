@@ -424,6 +424,11 @@ Status parse_tensor(Lexer& lx, const StLimits& limits, StTensorInfo* t) {
     s.with("declared", t->end - t->begin).with("expected", total_bits / 8);
     return s;
   }
+  for (uint64_t d : t->shape) {
+    // Only reachable when another dimension is 0: JavaScript numbers could not hold the dimension exactly.
+    if (d > kMaxSafeInteger)
+      return tensor_error(Code::kFileTooLarge, name, "dimension " + std::to_string(d) + " exceeds 2^53-1, which JavaScript cannot represent");
+  }
   return Status::ok();
 }
 
