@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DType, dtypeInfo } from './dtype';
 import { throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { native, NativeFile, NativeTableEntry } from './native';
-import { OWNER, Tensor } from './tensor';
+import { OWNER, Tensor, whenIdle } from './tensor';
 import { checkInteger, checkOneOf, checkOptions, checkSignal, checkString } from './validate';
 
 /** How a file's bytes are read. */
@@ -123,7 +123,9 @@ export class WeightFile {
     const len = e.end - e.begin;
     const elem = Math.max(1, info.array.BYTES_PER_ELEMENT);
     let buffer: ArrayBuffer;
+    let zeroCopy = shard.mapped && len > 0;
     if (len > 0 && e.fileOffset % elem !== 0) {
+      zeroCopy = false;
       // Unaligned data (allowed by the format): JS typed arrays need aligned elements, so copy.
       const copy = new Uint8Array(len);
       shard.handle.readInto(e.index, 0, copy);
@@ -132,7 +134,7 @@ export class WeightFile {
       buffer = shard.handle.view(e.index);
     }
     const data = new info.array(buffer, 0, len / elem);
-    const t = new Tensor(e.dtype, e.shape, data, shard.mapped ? shard.handle : undefined);
+    const t = new Tensor(e.dtype, e.shape, data, zeroCopy ? shard.handle : undefined);
     this.#cache.set(name, t);
     return t;
   }
@@ -161,7 +163,8 @@ export class WeightFile {
     this.#closed = true;
     for (const t of this.#cache.values()) {
       const buf = t.data.buffer;
-      if (buf instanceof ArrayBuffer && buf.byteLength > 0) native.detach(buf);
+      // A buffer an async operation still uses is detached when that operation settles.
+      if (buf instanceof ArrayBuffer) whenIdle(buf, () => { if (buf.byteLength > 0) native.detach(buf); });
     }
     this.#cache.clear();
     for (const s of this.#shards) s.handle.close();
@@ -193,10 +196,33 @@ interface Resolved {
 
 const INDEX_NAME = 'model.safetensors.index.json';
 
+const MAX_INDEX_BYTES = 100_000_000;
+
+/** Reads a small regular file; FIFOs, devices and oversized files are refused before any read. */
+function readRegularFile(p: string, limit: number): string {
+  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new WeightsmithError('ERR_NOT_REGULAR_FILE', `'${p}' is not a regular file`, { path: p });
+    if (st.size > limit) throw new WeightsmithError('ERR_LIMIT_EXCEEDED', `'${p}' is larger than ${limit} bytes`, { path: p, limit });
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < buf.length) {
+      const n = fs.readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function readIndex(indexPath: string): Resolved {
   let json: unknown;
+  const text = readRegularFile(indexPath, MAX_INDEX_BYTES);
   try {
-    json = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
     if ((err as { code?: string }).code) throw err;
     throw new WeightsmithError('ERR_CONFIG', `'${indexPath}' is not valid JSON: ${(err as Error).message}`, { path: indexPath });
@@ -218,6 +244,14 @@ function readIndex(indexPath: string): Resolved {
   return { files, weightMap };
 }
 
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 function resolvePath(p: string): Resolved {
   let st: fs.Stats | undefined;
   try {
@@ -227,12 +261,12 @@ function resolvePath(p: string): Resolved {
   }
   if (st?.isDirectory()) {
     const index = path.join(p, INDEX_NAME);
-    if (fs.existsSync(index)) return readIndex(index);
+    if (fs.existsSync(index) || isSymlink(index)) return readIndex(index);
     const files = fs.readdirSync(p).filter((f) => f.endsWith('.safetensors')).sort().map((f) => path.join(p, f));
     if (files.length === 0) throw new WeightsmithError('ERR_CONFIG', `no .safetensors files in the folder '${p}'`, { path: p });
     return { files };
   }
-  if (st?.isFile() && p.endsWith('.json')) return readIndex(p);
+  if (p.endsWith('.json') && st && !st.isDirectory()) return readIndex(p);
   return { files: [p] };
 }
 

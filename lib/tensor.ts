@@ -11,6 +11,49 @@ import { checkOptions, checkShape, checkSignal } from './validate';
 /** Owner of a tensor's memory when it is a view of a mapped file (kept alive by async kernels). @internal */
 export const OWNER = Symbol('weightsmith.owner');
 
+// Buffers an async operation is reading or writing right now, with callbacks to run once none is.
+// WeightFile.close() defers detaching such a buffer: detaching frees a copied view's memory under a running
+// kernel (and drops a mapped view's reference to the mapping).
+const inFlight = new Map<ArrayBufferLike, { count: number; idle: (() => void)[] }>();
+
+/** Marks buffers as used by an async operation until the returned release function is called. @internal */
+export function pinBuffers(buffers: ArrayBufferLike[]): () => void {
+  for (const b of buffers) {
+    const e = inFlight.get(b);
+    if (e) e.count++;
+    else inFlight.set(b, { count: 1, idle: [] });
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    for (const b of buffers) {
+      const e = inFlight.get(b)!;
+      if (--e.count === 0) {
+        inFlight.delete(b);
+        for (const fn of e.idle) fn();
+      }
+    }
+  };
+}
+
+/** Runs fn now, or once no async operation uses the buffer. @internal */
+export function whenIdle(buffer: ArrayBufferLike, fn: () => void): void {
+  const e = inFlight.get(buffer);
+  if (e) e.idle.push(fn);
+  else fn();
+}
+
+/** Runs an async operation with the tensors' buffers pinned. @internal */
+export async function withPinned<T>(tensors: Tensor[], fn: () => Promise<T>): Promise<T> {
+  const release = pinBuffers(tensors.map((t) => t.data.buffer));
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
 function numelOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -62,6 +105,7 @@ export class Tensor {
 
   /** The raw little-endian bytes (no copy). */
   bytes(): Uint8Array {
+    checkAttached(this);
     return new Uint8Array(this.data.buffer, this.data.byteOffset, this.byteLength);
   }
 
@@ -106,9 +150,15 @@ function checkConvertible(t: Tensor, dtype: unknown): asserts dtype is DType {
     throw new WeightsmithError('ERR_DTYPE', `cannot convert ${t.dtype} to ${d}: pass-through dtypes convert only to themselves`);
 }
 
-function checkAttached(t: Tensor): void {
+/**
+ * Throws ERR_HANDLE_CLOSED for a view of a closed file, and ERR_FILE_CHANGED when the mapped file behind a
+ * view changed on disk (reading it could fault). @internal
+ */
+export function checkAttached(t: Tensor): void {
   if (t.numel > 0 && t.data.byteLength === 0)
     throw new WeightsmithError('ERR_HANDLE_CLOSED', 'the tensor is a view of a closed weight file');
+  const owner = t[OWNER];
+  if (owner && !owner.closed) owner.check();
 }
 
 /**
@@ -141,7 +191,7 @@ export function tensor(data: TypedArray | readonly number[] | readonly bigint[],
       native.convertSync(src, 'f32', out.data, d, numel);
       return out;
     }
-    const arr = new info.array(len);
+    const arr = allocate(info, len);
     if (arr instanceof BigInt64Array || arr instanceof BigUint64Array) {
       (data as readonly (number | bigint)[]).forEach((v, i) => { arr[i] = BigInt(v); });
     } else {
@@ -161,7 +211,17 @@ export function zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
   const d = checkDType(dtype, 'dtype');
   const s = checkShape(shape);
   const info = dtypeInfo(d)!;
-  return new Tensor(d, s, new info.array(arrayLength(info, numelOf(s))));
+  return new Tensor(d, s, allocate(info, arrayLength(info, numelOf(s))));
+}
+
+function allocate(info: DTypeInfo, length: number): TypedArray {
+  try {
+    return new info.array(length);
+  } catch (err) {
+    if (err instanceof RangeError)
+      throw new WeightsmithError('ERR_OUT_OF_MEMORY', `cannot allocate ${length} ${info.name} elements (${length * info.array.BYTES_PER_ELEMENT} bytes): ${err.message}`);
+    throw err;
+  }
 }
 
 /** Options of {@link convert}. */
@@ -185,7 +245,9 @@ export function convert(t: Tensor, dtype: DType, options?: ConvertOptions): Prom
     checkAttached(t);
     const out = zeros(t.shape, dtype);
     const owners = t[OWNER] ? [t[OWNER]] : [];
-    await withAbort(signal, (token) => native.convert(t.data, t.dtype, out.data, dtype, t.numel, owners, token));
+    // A mapped view's mapping is pinned natively (owners), so close() may detach it at once; a copied view's
+    // memory is only safe while the buffer stays attached.
+    await withPinned(owners.length ? [out] : [t, out], () => withAbort(signal, (token) => native.convert(t.data, t.dtype, out.data, dtype, t.numel, owners, token)));
     return out;
   })(), caller);
 }
@@ -203,5 +265,10 @@ export function convertSync(t: Tensor, dtype: DType): Tensor {
 export async function convertBytes(src: Uint8Array, srcDtype: DType, dst: Uint8Array, dstDtype: DType, n: number,
   signal?: AbortSignal, owners: NativeFile[] = []): Promise<void> {
   throwIfAborted(signal);
-  await withAbort(signal, (token) => native.convert(src, srcDtype, dst, dstDtype, n, owners, token));
+  const release = pinBuffers([src.buffer, dst.buffer]);
+  try {
+    await withAbort(signal, (token) => native.convert(src, srcDtype, dst, dstDtype, n, owners, token));
+  } finally {
+    release();
+  }
 }

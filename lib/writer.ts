@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { DType, dtypeInfo } from './dtype';
 import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { AtomicFile } from './atomic';
-import { Tensor } from './tensor';
+import { checkAttached, pinBuffers, Tensor } from './tensor';
 import { checkInteger, checkObject, checkOneOf, checkOptions, checkShape, checkSignal, checkString } from './validate';
 
 /** One tensor of a {@link createWriter} plan. */
@@ -144,7 +144,8 @@ export class SafetensorsWriter {
     const entries = opts.plan.map((e, i) => {
       checkObject(e, `options.plan[${i}]`);
       const name = checkName(e.name, `options.plan[${i}].name`);
-      if (typeof e.dtype !== 'string' || !dtypeInfo(e.dtype)) throw new WeightsmithError('ERR_DTYPE', `options.plan[${i}]: unknown dtype '${String(e.dtype)}'`, { tensor: name });
+      if (typeof e.dtype !== 'string') throw invalidArgType(`The "options.plan[${i}].dtype" argument must be a dtype name string`);
+      if (!dtypeInfo(e.dtype)) throw new WeightsmithError('ERR_DTYPE', `options.plan[${i}]: unknown dtype '${String(e.dtype)}'`, { tensor: name });
       const shape = checkShape(e.shape, `options.plan[${i}].shape`);
       const numel = shape.reduce((a, b) => a * b, 1);
       if (!Number.isSafeInteger(numel)) throw outOfRange(`options.plan[${i}]: shape has more than 2^53 - 1 elements`);
@@ -216,7 +217,7 @@ export class SafetensorsWriter {
       if (t.shape.length !== pl.shape.length || t.shape.some((d, i) => d !== pl.shape[i]))
         throw new WeightsmithError('ERR_SHAPE', `tensor '${name}' has shape [${t.shape.join(', ')}] but the plan says [${pl.shape.join(', ')}]`, { tensor: name });
     }
-    if (t.numel > 0 && t.data.byteLength === 0) throw new WeightsmithError('ERR_HANDLE_CLOSED', `tensor '${name}' is a view of a closed weight file`, { tensor: name });
+    checkAttached(t);
     return t.bytes();
   }
 
@@ -234,11 +235,14 @@ export class SafetensorsWriter {
   async writeBytes(name: string, byteOffset: number, data: Uint8Array): Promise<void> {
     const pl = this.#target(name, data, byteOffset);
     pl.written += data.byteLength;  // reserve before awaiting, so a concurrent call sees the new offset
+    const release = pinBuffers([data.buffer]);
     try {
       await this.#shards[pl.shard].file!.write(data, pl.offset + byteOffset);
     } catch (err) {
       this.abort();
       throw err;
+    } finally {
+      release();
     }
   }
 

@@ -4,7 +4,7 @@
  * open mode, temp-file checks, and a crash-isolated child process for cases that could take the test
  * process down (hangs, signals).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -101,7 +101,7 @@ export async function expectOpenCode(p: string, code: string, opts: Omit<OpenOpt
   }
 }
 
-/** Asserts that `p` opens in every mode and returns the tensor names of the sync auto open. */
+/** Asserts that `p` opens in every mode (sync and async; auto, mmap and pread). */
 export async function expectOpens(p: string, opts: Omit<OpenOptions, 'io' | 'signal'> = {}): Promise<void> {
   for (const mode of OPEN_MODES) {
     const err = await openError(p, mode, opts);
@@ -134,13 +134,16 @@ export interface ChildResult {
 }
 
 /**
- * Runs `body` (CommonJS JavaScript, with `ws` bound to lib/index.ts and `fs`, `path` required) in a child
- * Node process, for cases that could hang or kill the process. The TypeScript sources are transpiled on load
- * with the project's own `typescript`. `body` may use `await`; what it prints is returned.
+ * Runs `body` (CommonJS JavaScript, with `ws` bound to lib/index.ts, `fs` and `path` required, and `workDir` a
+ * fresh folder for its files) in a child Node process, for cases that could hang or kill the process. The
+ * TypeScript sources are transpiled on load with the project's own `typescript`. `body` may use `await`; what
+ * it prints is returned. The child is killed (SIGKILL) after `timeoutMs`; `workDir` is removed afterwards
+ * however the child ended.
  */
-export function runChild(body: string, timeoutMs: number, env: Record<string, string> = {}): ChildResult {
+export function runChild(body: string, timeoutMs: number): Promise<ChildResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-child-'));
   const script = path.join(dir, 'child.js');
+  fs.mkdirSync(path.join(dir, 'work'));
   fs.writeFileSync(script, `
 const fs = require('node:fs');
 const path = require('node:path');
@@ -153,20 +156,26 @@ require.extensions['.ts'] = (m, filename) => {
   m._compile(out, filename);
 };
 const ws = require(${JSON.stringify(path.join(repoRoot, 'lib', 'index.ts'))});
+const workDir = ${JSON.stringify(path.join(dir, 'work'))};
 (async () => {
 ${body}
 })().then(() => process.exit(0), (err) => { console.log('UNCAUGHT ' + (err && err.code) + ' ' + (err && err.message)); process.exit(3); });
 `);
-  try {
-    const r = spawnSync(process.execPath, [script], { timeout: timeoutMs, encoding: 'utf8', killSignal: 'SIGKILL', env: { ...process.env, ...env } });
-    return {
-      status: r.status,
-      signal: r.signal,
-      stdout: r.stdout ?? '',
-      stderr: r.stderr ?? '',
-      timedOut: (r.error as { code?: string } | undefined)?.code === 'ETIMEDOUT',
-    };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      fs.rmSync(dir, { recursive: true, force: true });
+      resolve({ status, signal, stdout, stderr, timedOut });
+    });
+  });
 }
