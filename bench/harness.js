@@ -29,11 +29,21 @@ function tmpDir() {
 
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-/** Runs `fn` `warmup` times untimed, then `reps` times timed; returns the timed samples in seconds. */
-function timeSync(fn, { warmup = 1, reps = 5, between } = {}) {
-  for (let i = 0; i < warmup; i++) fn();
+/**
+ * Runs `fn` `warmup` times untimed, then up to `reps` times timed; returns the timed samples in seconds.
+ * Slow kernels get fewer runs: after a warm-up longer than `budget / minReps` seconds no further warm-up
+ * is done, and the timed runs are cut to what fits in `budget` seconds (at least `minReps`).
+ */
+function timeSync(fn, { warmup = 1, reps = 5, minReps = 3, budget = 2, between } = {}) {
+  let last = 0;
+  for (let i = 0; i < warmup && last <= budget / minReps; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    last = seconds(t0);
+  }
+  const n = Math.max(minReps, Math.min(reps, last > 0 ? Math.floor(budget / last) : reps));
   const samples = [];
-  for (let i = 0; i < reps; i++) {
+  for (let i = 0; i < n; i++) {
     if (between) between();
     const t0 = process.hrtime.bigint();
     fn();
@@ -43,10 +53,16 @@ function timeSync(fn, { warmup = 1, reps = 5, between } = {}) {
 }
 
 /** Async twin of {@link timeSync}. */
-async function timeAsync(fn, { warmup = 1, reps = 5, between } = {}) {
-  for (let i = 0; i < warmup; i++) await fn();
+async function timeAsync(fn, { warmup = 1, reps = 5, minReps = 3, budget = 2, between } = {}) {
+  let last = 0;
+  for (let i = 0; i < warmup && last <= budget / minReps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    last = seconds(t0);
+  }
+  const n = Math.max(minReps, Math.min(reps, last > 0 ? Math.floor(budget / last) : reps));
   const samples = [];
-  for (let i = 0; i < reps; i++) {
+  for (let i = 0; i < n; i++) {
     if (between) await between();
     const t0 = process.hrtime.bigint();
     await fn();

@@ -64,15 +64,15 @@ function convertCase([from, to, method]) {
 
       const refDst = api.zeros([REF_N], to).data;
       const refSrc = src.subarray(0, REF_N);
-      const refSamples = timeSync(() => addon.convertSync(refSrc, from, refDst, to, REF_N, 'ref', true), { warmup: 1, reps: 3 });
+      const refSamples = timeSync(() => addon.convertSync(refSrc, from, refDst, to, REF_N, 'ref', true), { warmup: 1, reps: 3, minReps: 1, budget: 1 });
       const errors = [];
       const diffs = countDiffs(dst, refDst, REF_N, outSize);
       if (diffs) errors.push(`the SIMD and reference kernels differ in ${diffs} of the first ${REF_N} elements`);
 
       const gbps = (s) => (N * (inSize + outSize)) / median(s) / 1e9;
-      const one = timeSync(() => addon.convertSync(src, from, dst, to, N, 'auto', true), { warmup: 1, reps: 5 });
+      const one = timeSync(() => addon.convertSync(src, from, dst, to, N, 'auto', true), { warmup: 1, reps: 5, minReps: 1, budget: 1 });
       const t = new api.Tensor(from, [N], src);
-      const viaTo = timeSync(() => t.to(to), { warmup: 1, reps: 5 });
+      const viaTo = timeSync(() => t.to(to), { warmup: 1, reps: 5, minReps: 1, budget: 1 });
       return {
         size: `${fmtCount(N)} el, ${fmtBytes(N * inSize)} -> ${fmtBytes(N * outSize)}`,
         bytes: N * (inSize + outSize),
