@@ -16,6 +16,7 @@
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/cpu/convert-cpu.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
+        "native/kernels/cpu/arch/x86/convert-avx512.cpp",
         "native/binding/common.cpp",
         "native/binding/file.cpp",
         "native/binding/convert.cpp",

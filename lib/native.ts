@@ -32,6 +32,9 @@ export interface NativeAbortToken {
 
 type Buf = ArrayBufferView | ArrayBuffer;
 
+/** SIMD tiers of the CPU kernels. */
+export type SimdTier = 'baseline' | 'avx2' | 'avx512';
+
 /** The addon's exports. */
 export interface NativeAddon {
   init(makeError: typeof makeNativeError): void;
@@ -43,10 +46,10 @@ export interface NativeAddon {
   convert(src: Buf, srcDtype: string, dst: Buf, dstDtype: string, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   getThreads(): number;
   setThreads(n: number): void;
-  cpuInfo(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; simd: boolean };
-  setSimd(on: boolean): void;
+  cpuInfo(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx512bw: boolean; simd: SimdTier; simdSupported: SimdTier };
+  setSimd(level: SimdTier): void;
   dtypeTable(): { name: string; stName: string; bits: number; stRank: number; arith: boolean }[];
-  selfTestF32(target: 'f16' | 'bf16', start: number, end: number): [number, number];
+  selfTestF32(target: 'f16' | 'bf16' | 'f8_e4m3' | 'f8_e5m2', start: number, end: number, stride?: number): [number, number];
   selfTestGeneric(stride: number): number;
   memcpyParallel(dst: Buf, src: Buf): void;
 }

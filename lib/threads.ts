@@ -25,8 +25,11 @@ export interface CpuInfo {
   fma: boolean;
   f16c: boolean;
   avx512f: boolean;
-  /** Whether SIMD kernels are dispatched (false only when disabled for testing). */
-  simd: boolean;
+  avx512bw: boolean;
+  /** The SIMD tier kernels use now ('baseline', 'avx2' or 'avx512'). */
+  simd: 'baseline' | 'avx2' | 'avx512';
+  /** The widest tier the CPU supports. */
+  simdSupported: 'baseline' | 'avx2' | 'avx512';
 }
 
 /** What the CPU supports, as detected by the addon. */

@@ -42,12 +42,19 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   o.Set("fma", f.fma);
   o.Set("f16c", f.f16c);
   o.Set("avx512f", f.avx512f);
-  o.Set("simd", simd_enabled());
+  o.Set("avx512bw", f.avx512bw);
+  o.Set("simd", simd_level_name(simd_level()));
+  o.Set("simdSupported", simd_level_name(simd_supported()));
   return o;
 }
 
+// setSimd('baseline' | 'avx2' | 'avx512'): caps the SIMD tier (for tests and benchmarks).
 Napi::Value SetSimd(const Napi::CallbackInfo& info) {
-  set_simd_enabled(info[0].ToBoolean().Value());
+  const std::string level = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (level == "baseline") set_simd_level(SimdLevel::kBaseline);
+  else if (level == "avx2") set_simd_level(SimdLevel::kAvx2);
+  else if (level == "avx512") set_simd_level(SimdLevel::kAvx512);
+  else throw_range(info.Env(), "The \"level\" argument must be 'baseline', 'avx2' or 'avx512'");
   return info.Env().Undefined();
 }
 

@@ -95,32 +95,46 @@ Napi::Value ConvertAsync(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// Exhaustive check helper: compares the dispatched (optimized) f32 -> f16 or bf16 conversion with the scalar
-// rule of float-bits.h over f32 bit patterns [start, end). Returns [mismatches, firstMismatch or -1].
+// Exhaustive check helper: compares the dispatched (optimized) conversion of f32 bit patterns [start, end)
+// with the reference rule: float-bits.h's f32_to_f16 / f32_to_bf16 for 'f16' / 'bf16', the generic encoder
+// mf_encode for 'f8_e4m3' / 'f8_e5m2'. An optional stride tests every stride-th pattern only.
+// Returns [mismatches, firstMismatch or -1].
 Napi::Value SelfTestF32(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string target = info[0].As<Napi::String>().Utf8Value();
+  const DType d = get_dtype(info[0], "target");
   const uint64_t start = static_cast<uint64_t>(get_size(info[1], "start"));
   const uint64_t end = static_cast<uint64_t>(get_size(info[2], "end"));
   if (end > (uint64_t{1} << 32) || start > end) throw_range(env, "range must lie within [0, 2^32]");
-  const DType d = target == "bf16" ? DType::kBF16 : DType::kF16;
+  const uint64_t stride = info[3].IsNumber() ? static_cast<uint64_t>(get_size(info[3], "stride")) : 1;
+  if (stride == 0) throw_range(env, "stride must be positive");
+  if (d != DType::kF16 && d != DType::kBF16 && d != DType::kF8E4M3 && d != DType::kF8E5M2)
+    throw_range(env, "target must be f16, bf16, f8_e4m3 or f8_e5m2");
+  const size_t out_size = dtype_size(d);
   constexpr size_t kChunk = 1 << 20;
-  const size_t n_chunks = chunk_count(static_cast<size_t>(end - start), kChunk);
+  const uint64_t count = (end - start + stride - 1) / stride;
+  const size_t n_chunks = chunk_count(static_cast<size_t>(count), kChunk);
   std::vector<uint64_t> bad(n_chunks, 0);
   std::vector<int64_t> first(n_chunks, -1);
   Status s = parallel_for(n_chunks, [&](size_t c) {
-    const uint64_t lo = start + uint64_t{c} * kChunk;
-    const size_t len = static_cast<size_t>(end - lo < kChunk ? end - lo : kChunk);
+    const uint64_t lo = uint64_t{c} * kChunk;
+    const size_t len = static_cast<size_t>(count - lo < kChunk ? count - lo : kChunk);
     std::vector<uint32_t> in(len);
-    std::vector<uint16_t> out(len);
-    for (size_t i = 0; i < len; ++i) in[i] = static_cast<uint32_t>(lo + i);
+    std::vector<uint8_t> out(len * out_size);
+    for (size_t i = 0; i < len; ++i) in[i] = static_cast<uint32_t>(start + (lo + i) * stride);
     Status st = convert(in.data(), DType::kF32, out.data(), d, len, Backend::kAuto);
     if (!st.is_ok()) return st;
     for (size_t i = 0; i < len; ++i) {
-      const uint16_t want = d == DType::kBF16 ? f32_to_bf16(in[i]) : f32_to_f16(in[i]);
-      if (out[i] != want) {
-        if (bad[c]++ == 0) first[c] = static_cast<int64_t>(in[i]);
+      uint32_t got, want;
+      if (out_size == 2) {
+        uint16_t h;
+        std::memcpy(&h, out.data() + 2 * i, 2);
+        got = h;
+        want = d == DType::kBF16 ? f32_to_bf16(in[i]) : f32_to_f16(in[i]);
+      } else {
+        got = out[i];
+        want = mf_encode(mf_decode(in[i], kFmtF32), d == DType::kF8E4M3 ? kFmtE4M3 : kFmtE5M2);
       }
+      if (got != want && bad[c]++ == 0) first[c] = static_cast<int64_t>(in[i]);
     }
     return Status::ok();
   });

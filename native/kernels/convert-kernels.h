@@ -19,5 +19,6 @@ struct ConvertTable {
 void convert_register_ref(ConvertTable* t);   // kernels/ref/convert-ref.cpp: every arithmetic pair
 void convert_register_cpu(ConvertTable* t);   // kernels/cpu/convert-cpu.cpp: portable fast paths
 void convert_register_avx2(ConvertTable* t);  // kernels/cpu/arch/x86/convert-avx2.cpp: AVX2 + F16C
+void convert_register_avx512(ConvertTable* t);  // kernels/cpu/arch/x86/convert-avx512.cpp: AVX-512 F/BW
 
 }  // namespace ws

@@ -13,16 +13,24 @@ namespace ws {
 
 namespace {
 
+// One table per SIMD tier; a tier's table holds only kernels the CPU supports (simd_level() never exceeds
+// simd_supported()).
 struct Tables {
   ConvertTable ref;
-  ConvertTable best;
+  ConvertTable tier[3];
   Tables() {
     convert_register_ref(&ref);
-    convert_register_ref(&best);
-    convert_register_cpu(&best);
+    for (auto& t : tier) {
+      convert_register_ref(&t);
+      convert_register_cpu(&t);
+    }
 #if defined(__x86_64__)
-    const CpuFeatures& f = cpu_features();
-    if (f.avx2 && f.f16c && f.fma) convert_register_avx2(&best);
+    const SimdLevel sup = simd_supported();
+    if (sup >= SimdLevel::kAvx2) {
+      convert_register_avx2(&tier[1]);
+      convert_register_avx2(&tier[2]);
+    }
+    if (sup >= SimdLevel::kAvx512) convert_register_avx512(&tier[2]);
 #endif
   }
 };
@@ -33,7 +41,7 @@ const Tables& tables() {
 }
 
 Status lookup(DType s, DType d, Backend backend, ConvertFn* out) {
-  const ConvertTable& t = backend == Backend::kRef || !simd_enabled() ? tables().ref : tables().best;
+  const ConvertTable& t = backend == Backend::kRef ? tables().ref : tables().tier[static_cast<int>(simd_level())];
   *out = t.fn[static_cast<size_t>(s)][static_cast<size_t>(d)];
   if (*out == nullptr) {
     return Status(Code::kDtype, std::string("no conversion from ") + dtype_info(s).name + " to " + dtype_info(d).name +

@@ -7,6 +7,9 @@ import { native } from '../../lib/native';
 import { BF16, decode, E4M3, E5M2, encodeF32, F16, f32FromBits, Fmt } from '../helpers/floats';
 
 const ARITH = DTYPES.filter((d) => d.arith).map((d) => d.name);
+// The SIMD tiers this CPU supports, narrowest first.
+const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
+const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
 const SIZES = [1, 7, 31, 33, 257, 1003];
 
 // xorshift32: deterministic test data.
@@ -54,13 +57,33 @@ describe('exhaustive f32 -> f16 / bf16 (all 2^32 inputs) and the generic rule', 
     expect(native.selfTestF32('f16', 0, 2 ** 32)).toEqual([0, -1]);
   });
 
-  it('the portable (non-SIMD) path equals the reference too (2^28 patterns)', () => {
-    native.setSimd(false);
-    try {
-      expect(native.selfTestF32('f16', 0x30000000, 0x30000000 + 2 ** 28)).toEqual([0, -1]);
-      expect(native.selfTestF32('bf16', 0x70000000, 0x70000000 + 2 ** 28)).toEqual([0, -1]);
-    } finally {
-      native.setSimd(true);
+  // Every SIMD tier this CPU supports below the widest one (which the two tests above ran), on 2^28 patterns
+  // around the rounding-sensitive exponents of each target.
+  for (const tier of TIERS.slice(0, -1)) {
+    it(`the ${tier} tier equals the reference too (2^28 patterns per target)`, () => {
+      native.setSimd(tier);
+      try {
+        expect(native.selfTestF32('f16', 0x30000000, 0x30000000 + 2 ** 28)).toEqual([0, -1]);
+        expect(native.selfTestF32('bf16', 0xf0000000, 0xf0000000 + 2 ** 28)).toEqual([0, -1]);
+        expect(native.selfTestF32('f8_e4m3', 0x33000000, 0x48000000, 61)).toEqual([0, -1]);
+        expect(native.selfTestF32('f8_e5m2', 0xb3000000, 0xc8000000, 61)).toEqual([0, -1]);
+      } finally {
+        native.setSimd('avx512');
+      }
+    });
+  }
+
+  it('f32 -> f8_e4m3 / f8_e5m2 equal the generic encoder across the whole fp8 exponent range (both signs)', () => {
+    for (const target of ['f8_e4m3', 'f8_e5m2'] as const) {
+      // |x| from 2^-25 (below every fp8 subnormal) to 2^17 (above every fp8 maximum): every 13th pattern.
+      expect(native.selfTestF32(target, 0x33000000, 0x48000000, 13)).toEqual([0, -1]);
+      expect(native.selfTestF32(target, 0xb3000000, 0xc8000000, 13)).toEqual([0, -1]);
+      // Exhaustively where rounding decides between codes most often: near 1, the subnormal edge and the maximum.
+      expect(native.selfTestF32(target, 0x3f700000, 0x3f900000)).toEqual([0, -1]);
+      expect(native.selfTestF32(target, 0x3a800000, 0x3b200000)).toEqual([0, -1]);
+      expect(native.selfTestF32(target, 0x43d00000, 0x43f00000)).toEqual([0, -1]);
+      expect(native.selfTestF32(target, 0x47500000, 0x47700000)).toEqual([0, -1]);
+      expect(native.selfTestF32(target, 0x7f700000, 2 ** 32, 7)).toEqual([0, -1]);
     }
   });
 
@@ -156,16 +179,23 @@ describe('integer conversions', () => {
 
 describe('optimized kernels against the reference on odd sizes', () => {
   for (const src of ARITH) {
-    it(`${src} -> every dtype, sizes ${SIZES.join(', ')}`, () => {
-      for (const dst of ARITH) {
-        for (const n of SIZES) {
-          const bytes = randomBytes(src, n, n * 31 + src.length);
-          const outRef = new Uint8Array(n * (DTYPES.find((d) => d.name === dst)!.bits / 8));
-          const outOpt = new Uint8Array(outRef.length);
-          native.convertSync(bytes, src, outRef, dst, n, 'ref', true);
-          native.convertSync(bytes, src, outOpt, dst, n, 'auto', false);
-          if (Buffer.compare(outRef, outOpt) !== 0) expect(`${src}->${dst} n=${n}`).toBe('bit-identical');
+    it(`${src} -> every dtype, every SIMD tier, sizes ${SIZES.join(', ')}`, () => {
+      try {
+        for (const tier of TIERS) {
+          native.setSimd(tier);
+          for (const dst of ARITH) {
+            for (const n of SIZES) {
+              const bytes = randomBytes(src, n, n * 31 + src.length);
+              const outRef = new Uint8Array(n * (DTYPES.find((d) => d.name === dst)!.bits / 8));
+              const outOpt = new Uint8Array(outRef.length);
+              native.convertSync(bytes, src, outRef, dst, n, 'ref', true);
+              native.convertSync(bytes, src, outOpt, dst, n, 'auto', false);
+              if (Buffer.compare(outRef, outOpt) !== 0) expect(`${tier}: ${src}->${dst} n=${n}`).toBe('bit-identical');
+            }
+          }
         }
+      } finally {
+        native.setSimd('avx512');
       }
     });
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Runtime CPU feature detection. The binary is built for the portable x86-64 baseline; files under
-// kernels/cpu/arch/x86 are compiled with AVX2/FMA/F16C and only called when these report support.
+// Runtime CPU feature detection. The binary is built for the portable x86-64 baseline; kernels under
+// kernels/cpu/arch/x86 switch on AVX2/FMA/F16C or AVX-512 per function and are only registered when these
+// report support.
 #pragma once
 
 namespace ws {
@@ -10,12 +11,17 @@ struct CpuFeatures {
   bool fma = false;
   bool f16c = false;
   bool avx512f = false;
+  bool avx512bw = false;
 };
 
 const CpuFeatures& cpu_features();
 
-// Optimized kernels are used when supported unless disabled (tests compare both paths).
-bool simd_enabled();
-void set_simd_enabled(bool on);
+// The widest SIMD tier kernels may use: the portable baseline, AVX2 (+FMA, F16C), or AVX-512 (F, BW).
+// Default: the widest the CPU supports. Lowering it lets tests compare every tier with the reference.
+enum class SimdLevel : int { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
+SimdLevel simd_level();           // the level in force (never above what the CPU supports)
+SimdLevel simd_supported();       // the widest the CPU supports
+void set_simd_level(SimdLevel level);
+const char* simd_level_name(SimdLevel level);
 
 }  // namespace ws

@@ -133,6 +133,69 @@ void bf16_to_f16_avx2(const void* src, void* dst, size_t n) {
   }
 }
 
+// f32 -> saturating fp8 (the lane-parallel form of float-bits.h's f32_to_fp8_sat): the normal and
+// subnormal results are both computed and selected per lane; NaN lanes get the NaN code.
+template <int EBITS, int MBITS, int BIAS, bool HAS_INF>
+inline __m256i fp8_round8(__m256i x) {
+  constexpr int kExpAll = (1 << EBITS) - 1;
+  constexpr int kMaxFinite = HAS_INF ? (((kExpAll - 1) << MBITS) | ((1 << MBITS) - 1)) : ((kExpAll << MBITS) | ((1 << MBITS) - 2));
+  constexpr int kShift = 23 - MBITS;
+  const __m256i ax = _mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff));
+  const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(x, 24), _mm256_set1_epi32(0x80));
+  const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(ax, 23), _mm256_set1_epi32(127));
+  // normal: re-bias, round to nearest even on the dropped bits, saturate (also catches +-Inf)
+  __m256i r = _mm256_sub_epi32(ax, _mm256_set1_epi32((127 - BIAS) << 23));
+  r = _mm256_add_epi32(r, _mm256_add_epi32(_mm256_set1_epi32((1 << (kShift - 1)) - 1),
+                                           _mm256_and_si256(_mm256_srli_epi32(r, kShift), _mm256_set1_epi32(1))));
+  const __m256i code_n = _mm256_min_epu32(_mm256_srli_epi32(r, kShift), _mm256_set1_epi32(kMaxFinite));
+  // subnormal: shift the 24-bit significand by a per-lane count, round to nearest even
+  const __m256i shift = _mm256_sub_epi32(_mm256_set1_epi32(23 + (1 - BIAS - MBITS)), e);
+  const __m256i mant = _mm256_or_si256(_mm256_and_si256(ax, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x800000));
+  __m256i q = _mm256_srlv_epi32(mant, shift);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i rem = _mm256_and_si256(mant, _mm256_sub_epi32(_mm256_sllv_epi32(one, shift), one));
+  const __m256i half = _mm256_sllv_epi32(one, _mm256_sub_epi32(shift, one));
+  const __m256i up = _mm256_or_si256(_mm256_cmpgt_epi32(rem, half),
+                                     _mm256_and_si256(_mm256_cmpeq_epi32(rem, half), _mm256_cmpeq_epi32(_mm256_and_si256(q, one), one)));
+  q = _mm256_sub_epi32(q, up);  // up is -1 where rounding up
+  const __m256i tiny = _mm256_or_si256(_mm256_cmpgt_epi32(shift, _mm256_set1_epi32(24)),
+                                       _mm256_cmpeq_epi32(_mm256_srli_epi32(ax, 23), _mm256_setzero_si256()));
+  q = _mm256_andnot_si256(tiny, q);
+  const __m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(1 - BIAS), e);
+  __m256i code = _mm256_blendv_epi8(code_n, q, is_sub);
+  const __m256i is_nan = _mm256_cmpgt_epi32(ax, _mm256_set1_epi32(0x7f800000));
+  __m256i nan_code;
+  if (HAS_INF) {
+    nan_code = _mm256_or_si256(_mm256_set1_epi32((kExpAll << MBITS) | (1 << (MBITS - 1))),
+                               _mm256_and_si256(_mm256_srli_epi32(ax, kShift), _mm256_set1_epi32((1 << MBITS) - 1)));
+  } else {
+    nan_code = _mm256_set1_epi32((kExpAll << MBITS) | ((1 << MBITS) - 1));
+  }
+  code = _mm256_blendv_epi8(code, nan_code, is_nan);
+  return _mm256_or_si256(code, sign);
+}
+
+template <int EBITS, int MBITS, int BIAS, bool HAS_INF, uint8_t (*Scalar)(uint32_t)>
+void f32_to_fp8_avx2(const void* src, void* dst, size_t n) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i v[4];
+    for (int k = 0; k < 4; ++k)
+      v[k] = fp8_round8<EBITS, MBITS, BIAS, HAS_INF>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 4 * i + 32 * k)));
+    // Codes are <= 255: two saturating packs, then undo the per-128-bit-lane interleave.
+    const __m256i w = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]), _mm256_packus_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm256_permutevar8x32_epi32(w, order));
+  }
+  for (; i < n; ++i) {
+    uint32_t x;
+    std::memcpy(&x, s + 4 * i, 4);
+    d[i] = Scalar(x);
+  }
+}
+
 }  // namespace
 
 }  // namespace ws
@@ -153,6 +216,8 @@ void convert_register_avx2(ConvertTable* t) {
   at(DType::kF16, DType::kF32) = f16_to_f32_avx2;
   at(DType::kF16, DType::kBF16) = f16_to_bf16_avx2;
   at(DType::kBF16, DType::kF16) = bf16_to_f16_avx2;
+  at(DType::kF32, DType::kF8E4M3) = f32_to_fp8_avx2<4, 3, 7, false, f32_to_e4m3>;
+  at(DType::kF32, DType::kF8E5M2) = f32_to_fp8_avx2<5, 2, 15, true, f32_to_e5m2>;
 }
 
 }  // namespace ws
