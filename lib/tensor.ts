@@ -258,6 +258,11 @@ export function convertSync(t: Tensor, dtype: DType): Tensor {
   return t.to(dtype);
 }
 
+/** The native files whose mappings a tensor's data lives in (to pin them during async work). @internal */
+export function ownersOf(t: Tensor): NativeFile[] {
+  return t[OWNER] ? [t[OWNER]] : [];
+}
+
 /**
  * Converts n elements between raw byte buffers on the thread pool (for streaming code paths).
  * @internal

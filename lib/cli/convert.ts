@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DType, dtypeInfo, isDType } from '../dtype';
 import { open } from '../file';
-import { convertBytes } from '../tensor';
+import { convertBytes, ownersOf } from '../tensor';
 import { createWriter, referenceOrder } from '../writer';
 import { AtomicFile } from '../atomic';
 import { UsageError, parseCommand, type Io } from './args';
@@ -91,31 +91,54 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
     const w = createWriter(outFile, { plan, metadata: { ...f.metadata }, shardSize });
     const progress = new Progress(total, 'convert');
     try {
-      const srcBuf = new Uint8Array(CHUNK_BYTES);
-      const dstBuf = new Uint8Array(CHUNK_BYTES * 4);
+      // Two buffers each way: chunk k+1 is read and converted while chunk k is being written.
+      const srcBufs = [new Uint8Array(CHUNK_BYTES), new Uint8Array(CHUNK_BYTES)];
+      const dstBufs = [new Uint8Array(CHUNK_BYTES * 8), new Uint8Array(CHUNK_BYTES * 8)];
+      let which = 0;
+      let pending: Promise<void> | undefined;
+      const emit = async (name: string, byteOffset: number, bytes: Uint8Array) => {
+        if (pending) await pending;
+        pending = w.writeBytes(name, byteOffset, bytes);
+        which ^= 1;
+      };
       for (const e of ordered) {
         const info = f.info(e.name);
+        // Mapped input: read straight from the mapping (zero-copy); otherwise pread into a buffer.
+        const view = f.isMapped(e.name) && info.byteLength > 0 ? f.get(e.name) : undefined;
+        const owners = view ? ownersOf(view) : [];
+        const source = (byteOffset: number, length: number): Uint8Array => {
+          if (view) return view.bytes().subarray(byteOffset, byteOffset + length);
+          const buf = srcBufs[which].subarray(0, length);
+          f.readInto(e.name, byteOffset, buf);
+          return buf;
+        };
+        if (!e.conv) {
+          for (let off = 0; off < info.byteLength; off += CHUNK_BYTES) {
+            const len = Math.min(CHUNK_BYTES, info.byteLength - off);
+            await emit(e.name, off, source(off, len));
+            bytesIn += len;
+            progress.update(bytesIn, e.name);
+          }
+          bytesOut += info.byteLength;
+          continue;
+        }
         const inSize = dtypeInfo(e.from)!.bits / 8;
         const outSize = dtypeInfo(e.dtype)!.bits / 8;
-        const numel = info.shape.reduce((a, b) => a * b, 1);
-        const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / Math.max(inSize, outSize, 1)));
-        for (let i = 0; i < Math.max(numel, 1) && info.byteLength > 0; i += perChunk) {
+        const numel = info.byteLength / inSize;
+        const perChunk = Math.floor(CHUNK_BYTES / inSize);
+        for (let i = 0; i < numel; i += perChunk) {
           const n = Math.min(perChunk, numel - i);
-          const src = srcBuf.subarray(0, n * inSize);
-          f.readInto(e.name, i * inSize, src);
-          if (e.conv) {
-            const dst = dstBuf.subarray(0, n * outSize);
-            await convertBytes(src, e.from, dst, e.dtype, n);
-            await w.writeBytes(e.name, i * outSize, dst);
-          } else {
-            await w.writeBytes(e.name, i * inSize, src);
-          }
+          const src = source(i * inSize, n * inSize);
+          const dst = dstBufs[which].subarray(0, n * outSize);
+          await convertBytes(src, e.from, dst, e.dtype, n, undefined, owners);
+          await emit(e.name, i * outSize, dst);
           bytesIn += n * inSize;
           progress.update(bytesIn, e.name);
         }
-        if (e.conv) converted++;
+        converted++;
         bytesOut += numel * outSize;
       }
+      if (pending) await pending;
       await w.close();
     } catch (err) {
       w.abort();

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
-import { openSync, saveSync, tensor, version } from '../../lib/index';
+import { openSync, saveSync, tensor, version, zeros } from '../../lib/index';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const example = path.join(repoRoot, 'examples/stories260K');
@@ -86,6 +86,26 @@ describe('weightsmith convert', () => {
     const f = openSync(path.join(dir, 'mixed-out'));
     expect(f.info('ids').dtype).toBe('i32');
     expect([...(f.get('w').data as Uint16Array)]).toEqual([0x3e00, 0xc000, 0x0001, 0x7c00]);
+    f.close();
+  });
+
+  it('gives the same bytes with --io pread, and copies pass-through and integer tensors byte for byte', async () => {
+    const input = path.join(dir, 'passthrough.safetensors');
+    const f4 = zeros([3, 5, 2], 'f4');
+    (f4.data as Uint8Array).set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    const big = tensor(new Float32Array(3_000_001).map((_, i) => Math.sin(i) * 100), [3_000_001]);
+    saveSync(input, { f4, big, n: tensor(new BigInt64Array([1n, -2n]), [2]) });
+    const outs = [] as Buffer[];
+    for (const io of ['mmap', 'pread']) {
+      const out = path.join(dir, `pt-${io}.safetensors`);
+      expect((await run('convert', input, out, '--dtype', 'f16', '--io', io)).code).toBe(0);
+      outs.push(fs.readFileSync(out));
+    }
+    expect(outs[1].equals(outs[0])).toBe(true);
+    const f = openSync(path.join(dir, 'pt-mmap.safetensors'));
+    expect(Buffer.from(f.get('f4').bytes()).equals(Buffer.from(f4.bytes()))).toBe(true);
+    expect([...(f.get('n').data as BigInt64Array)]).toEqual([1n, -2n]);
+    expect(Buffer.from(f.get('big').bytes()).equals(Buffer.from(big.to('f16').bytes()))).toBe(true);
     f.close();
   });
 
