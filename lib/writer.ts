@@ -281,16 +281,7 @@ export class SafetensorsWriter {
     this.#checkComplete();
     try {
       for (const s of this.#shards) await s.file!.commit();
-      if (this.#indexPath) {
-        const f = AtomicFile.create(this.#indexPath);
-        try {
-          await f.write(this.#indexJson(), 0);
-          await f.commit();
-        } catch (err) {
-          f.abort();
-          throw err;
-        }
-      }
+      this.#writeIndex();
     } catch (err) {
       this.abort();
       throw err;
@@ -303,21 +294,25 @@ export class SafetensorsWriter {
     this.#checkComplete();
     try {
       for (const s of this.#shards) s.file!.commitSync();
-      if (this.#indexPath) {
-        const f = AtomicFile.create(this.#indexPath);
-        try {
-          f.writeSync(this.#indexJson(), 0);
-          f.commitSync();
-        } catch (err) {
-          f.abort();
-          throw err;
-        }
-      }
+      this.#writeIndex();
     } catch (err) {
       this.abort();
       throw err;
     }
     this.#state = 'closed';
+  }
+
+  /** Writes the index of a sharded output (small: written synchronously by both close forms). */
+  #writeIndex(): void {
+    if (!this.#indexPath) return;
+    const f = AtomicFile.create(this.#indexPath);
+    try {
+      f.writeSync(this.#indexJson(), 0);
+      f.commitSync();
+    } catch (err) {
+      f.abort();
+      throw err;
+    }
   }
 
   /** Discards everything written: temp files are removed, no destination file is created or changed. */

@@ -327,11 +327,12 @@ Status read_uint_array(Lexer& lx, const std::string& name, const char* field, Co
   }
 }
 
-Status parse_metadata(Lexer& lx, StHeader* out) {
+// Walks the members of the object at the cursor (pass 1 has validated the syntax): on_member(key) parses the
+// value that follows the key, and returns a Status that stops the walk when it is an error.
+template <typename OnMember>
+Status for_each_member(Lexer& lx, OnMember&& on_member) {
   lx.skip_ws();
-  if (lx.peek() != '{') return Status(Code::kStMetadataType, "__metadata__ must be an object of strings");
   lx.eat('{');
-  std::unordered_set<std::string> seen;
   lx.skip_ws();
   if (lx.eat('}')) return Status::ok();
   for (;;) {
@@ -341,6 +342,19 @@ Status parse_metadata(Lexer& lx, StHeader* out) {
     lx.skip_ws();
     lx.eat(':');
     lx.skip_ws();
+    WS_RETURN_IF_ERROR(on_member(std::move(key)));
+    lx.skip_ws();
+    if (lx.eat(',')) continue;
+    lx.eat('}');
+    return Status::ok();
+  }
+}
+
+Status parse_metadata(Lexer& lx, StHeader* out) {
+  lx.skip_ws();
+  if (lx.peek() != '{') return Status(Code::kStMetadataType, "__metadata__ must be an object of strings");
+  std::unordered_set<std::string> seen;
+  return for_each_member(lx, [&](std::string key) {
     if (lx.peek() != '"') {
       Status s(Code::kStMetadataType, "__metadata__ value for '" + key + "' must be a string");
       s.with("key", key);
@@ -354,51 +368,34 @@ Status parse_metadata(Lexer& lx, StHeader* out) {
       return s;
     }
     out->metadata.emplace_back(std::move(key), std::move(value));
-    lx.skip_ws();
-    if (lx.eat(',')) continue;
-    lx.eat('}');
     return Status::ok();
-  }
+  });
 }
 
 Status parse_tensor(Lexer& lx, const StLimits& limits, StTensorInfo* t) {
   const std::string& name = t->name;
   lx.skip_ws();
   if (lx.peek() != '{') return tensor_error(Code::kStTensorInfo, name, "entry must be an object");
-  lx.eat('{');
   bool have_dtype = false, have_shape = false, have_offsets = false;
   std::vector<uint64_t> offsets;
-  lx.skip_ws();
-  if (!lx.eat('}')) {
-    for (;;) {
-      lx.skip_ws();
-      std::string key;
-      WS_RETURN_IF_ERROR(lx.string(&key));
-      lx.skip_ws();
-      lx.eat(':');
-      lx.skip_ws();
-      bool* have = key == "dtype" ? &have_dtype : key == "shape" ? &have_shape : key == "data_offsets" ? &have_offsets : nullptr;
-      if (have == nullptr) return tensor_error(Code::kStTensorInfo, name, "unknown field '" + key + "'");
-      if (*have) return tensor_error(Code::kStDuplicateKey, name, "duplicate field '" + key + "'");
-      *have = true;
-      if (key == "dtype") {
-        if (lx.peek() != '"') return tensor_error(Code::kStDtype, name, "dtype must be a string");
-        std::string d;
-        WS_RETURN_IF_ERROR(lx.string(&d));
-        if (!dtype_from_st_name(d, &t->dtype))
-          return tensor_error(Code::kStDtype, name, "unknown dtype \"" + d + "\" (names are case-sensitive, e.g. \"F32\")");
-      } else if (key == "shape") {
-        WS_RETURN_IF_ERROR(read_uint_array(lx, name, "shape", Code::kStTensorInfo, limits.max_rank, UINT64_MAX, &t->shape));
-      } else {
-        WS_RETURN_IF_ERROR(read_uint_array(lx, name, "data_offsets", Code::kStOffset, 2, kMaxSafeInteger, &offsets));
-        if (offsets.size() != 2) return tensor_error(Code::kStOffset, name, "data_offsets must have exactly 2 entries");
-      }
-      lx.skip_ws();
-      if (lx.eat(',')) continue;
-      lx.eat('}');
-      break;
+  WS_RETURN_IF_ERROR(for_each_member(lx, [&](std::string key) {
+    bool* have = key == "dtype" ? &have_dtype : key == "shape" ? &have_shape : key == "data_offsets" ? &have_offsets : nullptr;
+    if (have == nullptr) return tensor_error(Code::kStTensorInfo, name, "unknown field '" + key + "'");
+    if (*have) return tensor_error(Code::kStDuplicateKey, name, "duplicate field '" + key + "'");
+    *have = true;
+    if (key == "dtype") {
+      if (lx.peek() != '"') return tensor_error(Code::kStDtype, name, "dtype must be a string");
+      std::string d;
+      WS_RETURN_IF_ERROR(lx.string(&d));
+      if (!dtype_from_st_name(d, &t->dtype))
+        return tensor_error(Code::kStDtype, name, "unknown dtype \"" + d + "\" (names are case-sensitive, e.g. \"F32\")");
+      return Status::ok();
     }
-  }
+    if (key == "shape") return read_uint_array(lx, name, "shape", Code::kStTensorInfo, limits.max_rank, UINT64_MAX, &t->shape);
+    WS_RETURN_IF_ERROR(read_uint_array(lx, name, "data_offsets", Code::kStOffset, 2, kMaxSafeInteger, &offsets));
+    if (offsets.size() != 2) return tensor_error(Code::kStOffset, name, "data_offsets must have exactly 2 entries");
+    return Status::ok();
+  }));
   if (!have_dtype) return tensor_error(Code::kStTensorInfo, name, "missing field 'dtype'");
   if (!have_shape) return tensor_error(Code::kStTensorInfo, name, "missing field 'shape'");
   if (!have_offsets) return tensor_error(Code::kStOffset, name, "missing field 'data_offsets'");
@@ -475,43 +472,29 @@ Status st_parse_header(const uint8_t* header, uint64_t header_size, uint64_t fil
   Lexer lx(header, n);
   lx.skip_ws();
   if (lx.peek() != '{') return json_error("header must be a JSON object", lx.pos());
-  lx.eat('{');
   std::unordered_set<std::string> names;
-  lx.skip_ws();
-  if (!lx.eat('}')) {
-    for (;;) {
-      lx.skip_ws();
-      std::string key;
-      WS_RETURN_IF_ERROR(lx.string(&key));
-      lx.skip_ws();
-      lx.eat(':');
-      if (key == "__metadata__") {
-        if (out->has_metadata) return Status(Code::kStDuplicateKey, "duplicate key '__metadata__'");
-        out->has_metadata = true;
-        WS_RETURN_IF_ERROR(parse_metadata(lx, out));
-      } else {
-        if (!names.insert(key).second) {
-          Status s(Code::kStDuplicateKey, "duplicate tensor name '" + key + "'");
-          s.with("tensor", key);
-          return s;
-        }
-        if (out->tensors.size() >= limits.max_tensors) {
-          Status s(Code::kLimitExceeded, "header declares more than " + std::to_string(limits.max_tensors) +
-                                             " tensors (maxTensors)");
-          s.with("limit", limits.max_tensors);
-          return s;
-        }
-        StTensorInfo t;
-        t.name = std::move(key);
-        WS_RETURN_IF_ERROR(parse_tensor(lx, limits, &t));
-        out->tensors.push_back(std::move(t));
-      }
-      lx.skip_ws();
-      if (lx.eat(',')) continue;
-      lx.eat('}');
-      break;
+  WS_RETURN_IF_ERROR(for_each_member(lx, [&](std::string key) {
+    if (key == "__metadata__") {
+      if (out->has_metadata) return Status(Code::kStDuplicateKey, "duplicate key '__metadata__'");
+      out->has_metadata = true;
+      return parse_metadata(lx, out);
     }
-  }
+    if (!names.insert(key).second) {
+      Status s(Code::kStDuplicateKey, "duplicate tensor name '" + key + "'");
+      s.with("tensor", key);
+      return s;
+    }
+    if (out->tensors.size() >= limits.max_tensors) {
+      Status s(Code::kLimitExceeded, "header declares more than " + std::to_string(limits.max_tensors) + " tensors (maxTensors)");
+      s.with("limit", limits.max_tensors);
+      return s;
+    }
+    StTensorInfo t;
+    t.name = std::move(key);
+    WS_RETURN_IF_ERROR(parse_tensor(lx, limits, &t));
+    out->tensors.push_back(std::move(t));
+    return Status::ok();
+  }));
 
   auto& ts = out->tensors;
   std::stable_sort(ts.begin(), ts.end(), [](const StTensorInfo& a, const StTensorInfo& b) {
