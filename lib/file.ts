@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DType, dtypeInfo } from './dtype';
+import { DType, DTYPES, dtypeInfo } from './dtype';
 import { throwIfAborted, WeightsmithError, withCallerStack } from './errors';
-import { native, NativeFile, NativeTableEntry } from './native';
+import { native, NativeFile } from './native';
 import { OWNER, Tensor, whenIdle } from './tensor';
 import { checkInteger, checkOneOf, checkOptions, checkSignal, checkString } from './validate';
 
@@ -280,15 +280,22 @@ function buildFile(p: string, resolved: Resolved, handles: NativeFile[]): Weight
       const file = resolved.files[si];
       shards.push({ path: file, handle, mapped: info.mapped });
       if (si === 0 && info.metadata) metadata = Object.fromEntries(info.metadata);
-      info.tensors.forEach((t: NativeTableEntry, index) => {
-        if (entries.has(t.name))
-          throw new WeightsmithError('ERR_ST_DUPLICATE_KEY', `tensor '${t.name}' appears in more than one shard ('${file}')`, { path: file, tensor: t.name });
-        if (resolved.weightMap && resolved.weightMap.get(t.name) !== path.basename(file)) {
-          if (!resolved.weightMap.has(t.name)) return;  // a shard may hold tensors the index does not list; skip them
-          throw new WeightsmithError('ERR_CONFIG', `the index puts '${t.name}' in '${resolved.weightMap.get(t.name)}' but it is in '${path.basename(file)}'`, { path: file, tensor: t.name });
+      const table = info.tensors;
+      let k = 0;
+      for (let index = 0; index < table.names.length; index++) {
+        const name = table.names[index];
+        const shape = Array.from(table.dims.subarray(k, k + table.ranks[index]));
+        k += table.ranks[index];
+        if (entries.has(name))
+          throw new WeightsmithError('ERR_ST_DUPLICATE_KEY', `tensor '${name}' appears in more than one shard ('${file}')`, { path: file, tensor: name });
+        if (resolved.weightMap && resolved.weightMap.get(name) !== path.basename(file)) {
+          if (!resolved.weightMap.has(name)) continue;  // a shard may hold tensors the index does not list; skip them
+          throw new WeightsmithError('ERR_CONFIG', `the index puts '${name}' in '${resolved.weightMap.get(name)}' but it is in '${path.basename(file)}'`, { path: file, tensor: name });
         }
-        entries.set(t.name, { shard: si, index, dtype: t.dtype as DType, shape: t.shape, begin: t.begin, end: t.end, fileOffset: 8 + info.headerSize + t.begin });
-      });
+        const begin = table.offsets[2 * index];
+        const end = table.offsets[2 * index + 1];
+        entries.set(name, { shard: si, index, dtype: DTYPES[table.dtypes[index]].name, shape, begin, end, fileOffset: 8 + info.headerSize + begin });
+      }
     });
     if (resolved.weightMap) {
       for (const [name, file] of resolved.weightMap) {

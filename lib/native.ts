@@ -6,18 +6,22 @@
 import * as path from 'node:path';
 import { makeNativeError } from './errors';
 
-/** Metadata and tensor table of one safetensors file, as parsed natively. */
-export interface NativeTableEntry {
-  name: string;
-  dtype: string;
-  shape: number[];
-  begin: number;
-  end: number;
+/**
+ * The tensor table of one safetensors file, packed: tensor i is `names[i]`, dtype `DTYPES[dtypes[i]]`,
+ * shape `dims` from the running sum of `ranks`, data `[offsets[2i], offsets[2i+1])` (relative to the data
+ * buffer), in data offset order.
+ */
+export interface NativeTable {
+  names: string[];
+  dtypes: Uint8Array;
+  ranks: Uint32Array;
+  dims: Float64Array;
+  offsets: Float64Array;
 }
 
 /** A native open file handle. */
 export interface NativeFile {
-  info(): { headerSize: number; fileSize: number; mapped: boolean; metadata: [string, string][] | null; tensors: NativeTableEntry[] };
+  info(): { headerSize: number; fileSize: number; mapped: boolean; metadata: [string, string][] | null; tensors: NativeTable };
   view(index: number): ArrayBuffer;
   readInto(index: number, byteOffset: number, target: ArrayBufferView): number;
   check(): void;
