@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "weightsmith/dtype.h"
 
@@ -15,6 +17,20 @@ using ConvertFn = void (*)(const void* src, void* dst, size_t n);
 struct ConvertTable {
   ConvertFn fn[kDTypeCount][kDTypeCount] = {};
 };
+
+// Applies a per-element bit rule (float-bits.h) to elements [i, n): the loop of the portable kernels and the
+// tail of the SIMD ones. Unaligned-safe.
+template <typename S, typename D, D (*Fn)(S)>
+inline void map_elements(const void* src, void* dst, size_t i, size_t n) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  for (; i < n; ++i) {
+    S x;
+    std::memcpy(&x, s + i * sizeof(S), sizeof(S));
+    const D y = Fn(x);
+    std::memcpy(d + i * sizeof(D), &y, sizeof(D));
+  }
+}
 
 void convert_register_ref(ConvertTable* t);   // kernels/ref/convert-ref.cpp: every arithmetic pair
 void convert_register_cpu(ConvertTable* t);   // kernels/cpu/convert-cpu.cpp: portable fast paths

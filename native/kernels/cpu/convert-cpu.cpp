@@ -36,16 +36,7 @@ void bf16_to_f32_cpu(const void* src, void* dst, size_t n) {
   }
 }
 
-void f32_to_f16_cpu(const void* src, void* dst, size_t n) {
-  const auto* s = static_cast<const uint8_t*>(src);
-  auto* d = static_cast<uint8_t*>(dst);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t x;
-    std::memcpy(&x, s + 4 * i, 4);
-    const uint16_t h = f32_to_f16(x);
-    std::memcpy(d + 2 * i, &h, 2);
-  }
-}
+void f32_to_f16_cpu(const void* src, void* dst, size_t n) { map_elements<uint32_t, uint16_t, f32_to_f16>(src, dst, 0, n); }
 
 struct F16Table {
   uint32_t v[65536];
@@ -108,27 +99,10 @@ void fp8_to_f32_cpu(const void* src, void* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) std::memcpy(d + 4 * i, &table->v[s[i]], 4);
 }
 
-template <uint8_t (*Fn)(uint32_t)>
-void f32_to_fp8_cpu(const void* src, void* dst, size_t n) {
-  const auto* s = static_cast<const uint8_t*>(src);
-  auto* d = static_cast<uint8_t*>(dst);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t x;
-    std::memcpy(&x, s + 4 * i, 4);
-    d[i] = Fn(x);
-  }
-}
-
 // f16 / bf16 -> fp8 through the exact f32 value: still one rounding.
 template <uint32_t (*Widen)(uint16_t), uint8_t (*Fn)(uint32_t)>
-void half_to_fp8_cpu(const void* src, void* dst, size_t n) {
-  const auto* s = static_cast<const uint8_t*>(src);
-  auto* d = static_cast<uint8_t*>(dst);
-  for (size_t i = 0; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, s + 2 * i, 2);
-    d[i] = Fn(Widen(h));
-  }
+uint8_t half_to_fp8(uint16_t h) {
+  return Fn(Widen(h));
 }
 
 }  // namespace
@@ -143,12 +117,21 @@ void convert_register_cpu(ConvertTable* t) {
   at(DType::kF64, DType::kF32) = f64_to_f32_cpu;
   at(DType::kF8E4M3, DType::kF32) = fp8_to_f32_cpu<kFmtE4M3>;
   at(DType::kF8E5M2, DType::kF32) = fp8_to_f32_cpu<kFmtE5M2>;
-  at(DType::kF32, DType::kF8E4M3) = f32_to_fp8_cpu<f32_to_e4m3>;
-  at(DType::kF32, DType::kF8E5M2) = f32_to_fp8_cpu<f32_to_e5m2>;
-  at(DType::kF16, DType::kF8E4M3) = half_to_fp8_cpu<f16_to_f32, f32_to_e4m3>;
-  at(DType::kF16, DType::kF8E5M2) = half_to_fp8_cpu<f16_to_f32, f32_to_e5m2>;
-  at(DType::kBF16, DType::kF8E4M3) = half_to_fp8_cpu<bf16_to_f32, f32_to_e4m3>;
-  at(DType::kBF16, DType::kF8E5M2) = half_to_fp8_cpu<bf16_to_f32, f32_to_e5m2>;
+  // map_elements from element 0: the whole buffer.
+  at(DType::kF32, DType::kF8E4M3) = [](const void* s, void* d, size_t n) { map_elements<uint32_t, uint8_t, f32_to_e4m3>(s, d, 0, n); };
+  at(DType::kF32, DType::kF8E5M2) = [](const void* s, void* d, size_t n) { map_elements<uint32_t, uint8_t, f32_to_e5m2>(s, d, 0, n); };
+  at(DType::kF16, DType::kF8E4M3) = [](const void* s, void* d, size_t n) {
+    map_elements<uint16_t, uint8_t, half_to_fp8<f16_to_f32, f32_to_e4m3>>(s, d, 0, n);
+  };
+  at(DType::kF16, DType::kF8E5M2) = [](const void* s, void* d, size_t n) {
+    map_elements<uint16_t, uint8_t, half_to_fp8<f16_to_f32, f32_to_e5m2>>(s, d, 0, n);
+  };
+  at(DType::kBF16, DType::kF8E4M3) = [](const void* s, void* d, size_t n) {
+    map_elements<uint16_t, uint8_t, half_to_fp8<bf16_to_f32, f32_to_e4m3>>(s, d, 0, n);
+  };
+  at(DType::kBF16, DType::kF8E5M2) = [](const void* s, void* d, size_t n) {
+    map_elements<uint16_t, uint8_t, half_to_fp8<bf16_to_f32, f32_to_e5m2>>(s, d, 0, n);
+  };
 }
 
 }  // namespace ws

@@ -45,12 +45,7 @@ void f32_to_bf16_avx2(const void* src, void* dst, size_t n) {
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * i), packed);
   }
-  for (; i < n; ++i) {
-    uint32_t x;
-    std::memcpy(&x, s + 4 * i, 4);
-    const uint16_t h = f32_to_bf16(x);
-    std::memcpy(d + 2 * i, &h, 2);
-  }
+  map_elements<uint32_t, uint16_t, f32_to_bf16>(src, dst, i, n);
 }
 
 void bf16_to_f32_avx2(const void* src, void* dst, size_t n) {
@@ -67,12 +62,7 @@ void bf16_to_f32_avx2(const void* src, void* dst, size_t n) {
     const __m256i r = _mm256_or_si256(x, _mm256_and_si256(is_nan, quiet));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 4 * i), r);
   }
-  for (; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, s + 2 * i, 2);
-    const uint32_t x = bf16_to_f32(h);
-    std::memcpy(d + 4 * i, &x, 4);
-  }
+  map_elements<uint16_t, uint32_t, bf16_to_f32>(src, dst, i, n);
 }
 
 // F16C's vcvtps2ph with an explicit round-to-nearest-even immediate ignores MXCSR's rounding mode.
@@ -86,12 +76,7 @@ void f32_to_f16_avx2(const void* src, void* dst, size_t n) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * i), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * i + 16), _mm256_cvtps_ph(b, _MM_FROUND_TO_NEAREST_INT));
   }
-  for (; i < n; ++i) {
-    uint32_t x;
-    std::memcpy(&x, s + 4 * i, 4);
-    const uint16_t h = f32_to_f16(x);
-    std::memcpy(d + 2 * i, &h, 2);
-  }
+  map_elements<uint32_t, uint16_t, f32_to_f16>(src, dst, i, n);
 }
 
 void f16_to_f32_avx2(const void* src, void* dst, size_t n) {
@@ -102,12 +87,7 @@ void f16_to_f32_avx2(const void* src, void* dst, size_t n) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 2 * i));
     _mm256_storeu_ps(reinterpret_cast<float*>(d + 4 * i), _mm256_cvtph_ps(h));
   }
-  for (; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, s + 2 * i, 2);
-    const uint32_t x = f16_to_f32(h);
-    std::memcpy(d + 4 * i, &x, 4);
-  }
+  map_elements<uint16_t, uint32_t, f16_to_f32>(src, dst, i, n);
 }
 
 // f16 <-> bf16 through an exact f32 intermediate: one rounding, as in the reference.
@@ -189,11 +169,7 @@ void f32_to_fp8_avx2(const void* src, void* dst, size_t n) {
     const __m256i w = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]), _mm256_packus_epi32(v[2], v[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), _mm256_permutevar8x32_epi32(w, order));
   }
-  for (; i < n; ++i) {
-    uint32_t x;
-    std::memcpy(&x, s + 4 * i, 4);
-    d[i] = Scalar(x);
-  }
+  map_elements<uint32_t, uint8_t, Scalar>(src, dst, i, n);
 }
 
 }  // namespace

@@ -43,12 +43,7 @@ void f32_to_bf16_avx512(const void* src, void* dst, size_t n) {
     r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(x, 16), quiet);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 2 * i), _mm512_cvtepi32_epi16(r));
   }
-  for (; i < n; ++i) {
-    uint32_t x;
-    std::memcpy(&x, s + 4 * i, 4);
-    const uint16_t h = f32_to_bf16(x);
-    std::memcpy(d + 2 * i, &h, 2);
-  }
+  map_elements<uint32_t, uint16_t, f32_to_bf16>(src, dst, i, n);
 }
 
 void bf16_to_f32_avx512(const void* src, void* dst, size_t n) {
@@ -64,12 +59,7 @@ void bf16_to_f32_avx512(const void* src, void* dst, size_t n) {
     const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(x, abs_mask), inf);
     _mm512_storeu_si512(d + 4 * i, _mm512_mask_or_epi32(x, nan, x, quiet));
   }
-  for (; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, s + 2 * i, 2);
-    const uint32_t x = bf16_to_f32(h);
-    std::memcpy(d + 4 * i, &x, 4);
-  }
+  map_elements<uint16_t, uint32_t, bf16_to_f32>(src, dst, i, n);
 }
 
 }  // namespace
