@@ -61,6 +61,10 @@ export class AtomicFile {
   #fd: number;
   #done = false;
   #key: string;
+  // Writes in flight: the descriptor is closed only once none is, so a write queued before abort() can never
+  // land in another file that reused the descriptor number.
+  #pending = 0;
+  #idle: (() => void)[] = [];
 
   private constructor(dest: string, temp: string, fd: number, key: string) {
     this.dest = dest;
@@ -93,19 +97,36 @@ export class AtomicFile {
 
   /** Writes all of `data` at `position`. */
   async write(data: Uint8Array, position: number): Promise<void> {
-    let off = 0;
-    while (off < data.byteLength) {
-      const len = Math.min(MAX_WRITE, data.byteLength - off);
-      const n = await new Promise<number>((resolve, reject) => {
-        fs.write(this.#fd, data, off, len, position + off, (err, written) => (err ? reject(err) : resolve(written)));
-      });
-      if (n <= 0) throw new WeightsmithError('ERR_INTERNAL', `write to '${this.temp}' made no progress`, { path: this.dest });
-      off += n;
+    this.#checkOpen();
+    this.#pending++;
+    try {
+      let off = 0;
+      while (off < data.byteLength) {
+        if (this.#done) throw new WeightsmithError('ERR_HANDLE_CLOSED', `the write to '${this.dest}' was aborted`, { path: this.dest });
+        const len = Math.min(MAX_WRITE, data.byteLength - off);
+        const n = await new Promise<number>((resolve, reject) => {
+          fs.write(this.#fd, data, off, len, position + off, (err, written) => (err ? reject(err) : resolve(written)));
+        });
+        if (n <= 0) throw new WeightsmithError('ERR_INTERNAL', `write to '${this.temp}' made no progress`, { path: this.dest });
+        off += n;
+      }
+    } finally {
+      if (--this.#pending === 0) for (const fn of this.#idle.splice(0)) fn();
     }
+  }
+
+  #checkOpen(): void {
+    if (this.#done) throw new WeightsmithError('ERR_HANDLE_CLOSED', `the write to '${this.dest}' is finished or aborted`, { path: this.dest });
+  }
+
+  /** Resolves once no write is in flight. */
+  #settled(): Promise<void> {
+    return this.#pending === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /** Synchronous twin of {@link write}. */
   writeSync(data: Uint8Array, position: number): void {
+    this.#checkOpen();
     let off = 0;
     while (off < data.byteLength) {
       const n = fs.writeSync(this.#fd, data, off, Math.min(MAX_WRITE, data.byteLength - off), position + off);
@@ -116,13 +137,17 @@ export class AtomicFile {
 
   /** fsync, close, rename over the destination, fsync the folder. */
   async commit(): Promise<void> {
+    await this.#settled();
+    this.#checkOpen();
     await new Promise<void>((resolve, reject) => fs.fsync(this.#fd, (err) => (err ? reject(err) : resolve())));
     this.commitSync();
   }
 
   /** Synchronous twin of {@link commit}. */
   commitSync(): void {
-    if (this.#done) return;
+    this.#checkOpen();
+    if (this.#pending > 0)
+      throw new WeightsmithError('ERR_DEST_BUSY', `'${this.dest}' still has writes in flight; await them before committing`, { path: this.dest });
     try {
       fs.fsyncSync(this.#fd);
       fs.closeSync(this.#fd);
@@ -146,23 +171,29 @@ export class AtomicFile {
     }
   }
 
-  /** Closes and unlinks the temp file; the destination is untouched. Safe to call more than once. */
+  /**
+   * Unlinks the temp file and closes it (once writes in flight have settled); the destination is untouched.
+   * Safe to call more than once.
+   */
   abort(): void {
     if (this.#done) return;
     this.#done = true;
     busy.delete(this.#key);
-    if (this.#fd >= 0) {
+    try {
+      fs.unlinkSync(this.temp);
+    } catch {
+      // already gone
+    }
+    const close = () => {
+      if (this.#fd < 0) return;
       try {
         fs.closeSync(this.#fd);
       } catch {
         // already closed
       }
       this.#fd = -1;
-    }
-    try {
-      fs.unlinkSync(this.temp);
-    } catch {
-      // already gone
-    }
+    };
+    if (this.#pending === 0) close();
+    else this.#idle.push(close);
   }
 }

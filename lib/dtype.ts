@@ -98,6 +98,16 @@ export function isDType(name: unknown): name is DType {
 
 /** Bytes taken by `numel` elements of a dtype (rounded up for sub-byte types). */
 export function byteLengthOf(dtype: DType, numel: number): number {
-  const bits = BY_NAME.get(dtype)!.bits;
-  return Math.ceil((numel * bits) / 8);
+  const info = BY_NAME.get(dtype);
+  if (!info) {
+    const err = new TypeError(`unknown dtype '${String(dtype)}'`);
+    Object.defineProperty(err, 'code', { value: 'ERR_INVALID_ARG_TYPE', enumerable: true });
+    throw err;
+  }
+  if (!Number.isSafeInteger(numel) || numel < 0) {
+    const err = new RangeError(`The "numel" argument must be a non-negative safe integer. Received ${numel}`);
+    Object.defineProperty(err, 'code', { value: 'ERR_OUT_OF_RANGE', enumerable: true });
+    throw err;
+  }
+  return Math.ceil((numel * info.bits) / 8);
 }

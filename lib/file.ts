@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DType, DTYPES, dtypeInfo } from './dtype';
-import { throwIfAborted, WeightsmithError, withCallerStack } from './errors';
+import { invalidArgType, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { native, NativeFile } from './native';
 import { OWNER, Tensor, whenIdle } from './tensor';
 import { checkInteger, checkOneOf, checkOptions, checkSignal, checkString } from './validate';
@@ -32,8 +32,11 @@ export interface OpenOptions {
 
 /** What {@link WeightFile.info} tells about one tensor without reading it. */
 export interface TensorInfo {
+  /** Element type. */
   dtype: DType;
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Bytes of data in the file. */
   byteLength: number;
 }
 
@@ -123,15 +126,14 @@ export class WeightFile {
     const len = e.end - e.begin;
     const elem = Math.max(1, info.array.BYTES_PER_ELEMENT);
     let buffer: ArrayBuffer;
-    let zeroCopy = shard.mapped && len > 0;
+    let zeroCopy = false;
     if (len > 0 && e.fileOffset % elem !== 0) {
-      zeroCopy = false;
       // Unaligned data (allowed by the format): JS typed arrays need aligned elements, so copy.
       const copy = new Uint8Array(len);
       shard.handle.readInto(e.index, 0, copy);
       buffer = copy.buffer;
     } else {
-      buffer = shard.handle.view(e.index);
+      [buffer, zeroCopy] = shard.handle.view(e.index);
     }
     const data = new info.array(buffer, 0, len / elem);
     const t = new Tensor(e.dtype, e.shape, data, zeroCopy ? shard.handle : undefined);
@@ -146,6 +148,8 @@ export class WeightFile {
   readInto(name: string, byteOffset: number, target: ArrayBufferView): number {
     const e = this.#entry(name);
     checkInteger(byteOffset, 'byteOffset');
+    if (!ArrayBuffer.isView(target) || target instanceof DataView)
+      throw invalidArgType('The "target" argument must be a TypedArray');
     return this.#shards[e.shard].handle.readInto(e.index, byteOffset, target);
   }
 
@@ -335,7 +339,7 @@ export function open(p: string, options?: OpenOptions): Promise<WeightFile> {
     const handles: NativeFile[] = [];
     try {
       for (const f of resolved.files) {
-        handles.push(await native.openFile(f, io, maxTensors, maxRank));
+        handles.push(await native.openFile(path.resolve(f), io, maxTensors, maxRank));
         throwIfAborted(signal);
       }
     } catch (err) {
@@ -352,7 +356,7 @@ export function openSync(p: string, options?: Omit<OpenOptions, 'signal'>): Weig
   const resolved = resolvePath(p);
   const handles: NativeFile[] = [];
   try {
-    for (const f of resolved.files) handles.push(native.openFileSync(f, io, maxTensors, maxRank));
+    for (const f of resolved.files) handles.push(native.openFileSync(path.resolve(f), io, maxTensors, maxRank));
   } catch (err) {
     for (const h of handles) h.close();
     throw err;

@@ -22,7 +22,7 @@ export interface NativeTable {
 /** A native open file handle. */
 export interface NativeFile {
   info(): { headerSize: number; fileSize: number; mapped: boolean; metadata: [string, string][] | null; tensors: NativeTable };
-  view(index: number): ArrayBuffer;
+  view(index: number): [ArrayBuffer, boolean];
   readInto(index: number, byteOffset: number, target: ArrayBufferView): number;
   check(): void;
   close(): void;

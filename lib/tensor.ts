@@ -87,8 +87,18 @@ export class Tensor {
    * elements the shape needs. Prefer {@link tensor} for validation of user input.
    */
   constructor(dtype: DType, shape: readonly number[], data: TypedArray, owner?: NativeFile) {
-    this.dtype = dtype;
-    this.shape = Object.freeze([...shape]);
+    const d = checkDType(dtype, 'dtype');
+    const s = checkShape(shape);
+    const info = dtypeInfo(d)!;
+    if (!(data instanceof info.array))
+      throw invalidArgType(`dtype ${d} needs its data in a ${info.array.name}. Received ${(data as object)?.constructor?.name ?? typeof data}`);
+    const len = arrayLength(info, numelOf(s));
+    // A detached view (its file closed) keeps its shape; methods then throw ERR_HANDLE_CLOSED.
+    const detached = data.buffer.byteLength === 0;
+    if (data.length !== len && !detached)
+      throw new WeightsmithError('ERR_SHAPE', `data has ${data.length} elements but shape [${s.join(', ')}] of ${d} needs ${len}`);
+    this.dtype = d;
+    this.shape = Object.freeze(s);
     this.data = data;
     if (owner) this[OWNER] = owner;
   }
@@ -158,7 +168,11 @@ export function checkAttached(t: Tensor): void {
   if (t.numel > 0 && t.data.byteLength === 0)
     throw new WeightsmithError('ERR_HANDLE_CLOSED', 'the tensor is a view of a closed weight file');
   const owner = t[OWNER];
-  if (owner && !owner.closed) owner.check();
+  if (owner) {
+    // A view whose detach is deferred (an async write still reads it) belongs to a closed file all the same.
+    if (owner.closed) throw new WeightsmithError('ERR_HANDLE_CLOSED', 'the tensor is a view of a closed weight file');
+    owner.check();
+  }
 }
 
 /**
@@ -180,23 +194,31 @@ export function tensor(data: TypedArray | readonly number[] | readonly bigint[],
     d = hit[1];
   }
   const info = dtypeInfo(d)!;
-  const s = shape === undefined ? [Array.isArray(data) ? data.length : (data as TypedArray).length / Math.max(info.lanes, 1)] : checkShape(shape);
+  const s = checkShape(shape === undefined ? [Array.isArray(data) ? data.length : (data as TypedArray).length / Math.max(info.lanes, 1)] : shape);
   const numel = numelOf(s);
   const len = arrayLength(info, numel);
   if (Array.isArray(data)) {
     if (data.length !== numel) throw new WeightsmithError('ERR_SHAPE', `data has ${data.length} values but shape [${s.join(', ')}] needs ${numel}`);
-    if (info.float && info.array !== Float32Array && info.array !== Float64Array) {
-      const src = Float32Array.from(data as number[]);
-      const out = zeros(s, d);
-      native.convertSync(src, 'f32', out.data, d, numel);
-      return out;
-    }
+    if (!info.arith) throw invalidArgType(`dtype ${d} is stored as raw bytes: pass its data as a ${info.array.name}`);
     const arr = allocate(info, len);
     if (arr instanceof BigInt64Array || arr instanceof BigUint64Array) {
-      (data as readonly (number | bigint)[]).forEach((v, i) => { arr[i] = BigInt(v); });
-    } else {
-      (data as readonly number[]).forEach((v, i) => { (arr as Float32Array)[i] = Number(v); });
+      const [lo, hi] = arr instanceof BigInt64Array ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
+      (data as readonly unknown[]).forEach((v, i) => {
+        if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isSafeInteger(v)))
+          throw invalidArgType(`data[${i}] must be a bigint or a safe integer for ${d}. Received ${typeof v === 'number' ? v : typeof v}`);
+        const b = BigInt(v);
+        if (b < lo || b > hi) throw outOfRange(`data[${i}] = ${b} is outside the range of ${d}`);
+        arr[i] = b;
+      });
+      return new Tensor(d, s, arr);
     }
+    // Numbers go through f64 and the native conversion: one rounding to nearest even; integers saturate.
+    const f64 = new Float64Array(numel);
+    (data as readonly unknown[]).forEach((v, i) => {
+      if (typeof v !== 'number') throw invalidArgType(`data[${i}] must be a number. Received type ${typeof v}`);
+      f64[i] = v;
+    });
+    native.convertSync(f64, 'f64', arr, d, numel);
     return new Tensor(d, s, arr);
   }
   if (!(data instanceof info.array))

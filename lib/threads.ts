@@ -21,10 +21,15 @@ export function getThreads(): number {
 
 /** CPU features the native code detected at load time, and whether optimized kernels are in use. */
 export interface CpuInfo {
+  /** AVX2 integer and float vectors. */
   avx2: boolean;
+  /** Fused multiply-add. */
   fma: boolean;
+  /** f16 <-> f32 conversion instructions. */
   f16c: boolean;
+  /** AVX-512 foundation. */
   avx512f: boolean;
+  /** AVX-512 byte and word instructions. */
   avx512bw: boolean;
   /** The SIMD tier kernels use now ('baseline', 'avx2' or 'avx512'). */
   simd: 'baseline' | 'avx2' | 'avx512';

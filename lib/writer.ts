@@ -14,8 +14,11 @@ import { checkInteger, checkObject, checkOneOf, checkOptions, checkShape, checkS
 
 /** One tensor of a {@link createWriter} plan. */
 export interface PlanEntry {
+  /** Tensor name (any well-formed string except `__metadata__`). */
   name: string;
+  /** Element type. */
   dtype: DType;
+  /** Dimensions, outermost first. */
   shape: readonly number[];
 }
 
@@ -37,8 +40,11 @@ export interface WriterOptions {
 
 /** Options of {@link save}. */
 export interface SaveOptions {
+  /** `__metadata__` string map. */
   metadata?: Record<string, string>;
+  /** Only `'safetensors'` for now. */
   format?: 'safetensors';
+  /** Split into shards of at most this many data bytes (see {@link WriterOptions.shardSize}). */
   shardSize?: number;
   /** Cancels the save: nothing is left at the destination. */
   signal?: AbortSignal;
@@ -66,6 +72,11 @@ const utf8Compare = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf
 
 /** Orders entries as the reference writer does: dtype descending (safetensors enum order), then name bytes. */
 export function referenceOrder<T extends { name: string; dtype: DType }>(entries: readonly T[]): T[] {
+  if (!Array.isArray(entries)) throw invalidArgType('The "entries" argument must be an array of { name, dtype }');
+  entries.forEach((e, i) => {
+    if (typeof e?.name !== 'string') throw invalidArgType(`The "entries[${i}].name" argument must be a string`);
+    if (!dtypeInfo(e.dtype)) throw invalidArgType(`The "entries[${i}].dtype" argument must be a dtype name. Received ${String(e.dtype)}`);
+  });
   return [...entries].sort((a, b) => dtypeInfo(b.dtype)!.stRank - dtypeInfo(a.dtype)!.stRank || utf8Compare(a.name, b.name));
 }
 
@@ -130,6 +141,7 @@ export class SafetensorsWriter {
   readonly #shards: ShardPlan[];
   readonly #byName = new Map<string, Placed>();
   readonly #indexPath?: string;
+  #indexFile?: AtomicFile;
   readonly #metadata?: Record<string, string>;
   #state: 'open' | 'closed' | 'aborted' = 'open';
 
@@ -191,6 +203,8 @@ export class SafetensorsWriter {
         s.file = AtomicFile.create(s.path);
         s.file.writeSync(s.header, 0);
       }
+      // Claimed now, so a destination problem (busy, a folder in the way) shows before any shard is renamed.
+      if (index) this.#indexFile = AtomicFile.create(index);
     } catch (err) {
       this.abort();
       throw err;
@@ -200,6 +214,8 @@ export class SafetensorsWriter {
   #target(name: unknown, data: Uint8Array, byteOffset: number): Placed {
     if (this.#state !== 'open') throw new WeightsmithError('ERR_HANDLE_CLOSED', `the writer for '${this.path}' is ${this.#state}`, { path: this.path });
     checkString(name, 'name');
+    if (!(data instanceof Uint8Array)) throw invalidArgType('The "data" argument must be a Uint8Array');
+    checkInteger(byteOffset, 'byteOffset');
     const pl = this.#byName.get(name);
     if (!pl) throw new WeightsmithError('ERR_TENSOR_NOT_FOUND', `tensor '${name}' is not in the writer's plan`, { path: this.path, tensor: name });
     if (byteOffset !== pl.written)
@@ -207,6 +223,11 @@ export class SafetensorsWriter {
     if (byteOffset + data.byteLength > pl.byteLength)
       throw outOfRange(`tensor '${name}': ${byteOffset + data.byteLength} bytes exceed its ${pl.byteLength}`);
     return pl;
+  }
+
+  /** The raw bytes of `t`, after checking its dtype and shape against the plan entry `name`. @internal */
+  tensorBytes(name: string, t: unknown): Uint8Array {
+    return this.#checkTensor(name, t);
   }
 
   #checkTensor(name: string, t: unknown): Uint8Array {
@@ -276,7 +297,11 @@ export class SafetensorsWriter {
     return Buffer.from(`${JSON.stringify({ metadata: { ...(this.#metadata ?? {}), total_size: total }, weight_map: weightMap }, null, 2)}\n`);
   }
 
-  /** Checks every planned tensor was fully written, then commits the file(s) atomically (the index last). */
+  /**
+   * Checks every planned tensor was fully written, then commits the file(s) (the index last). Each file
+   * appears atomically; with several shards, a failure between two renames can leave the shards renamed so
+   * far, but never an index that points at missing or partial shards.
+   */
   async close(): Promise<void> {
     this.#checkComplete();
     try {
@@ -304,15 +329,9 @@ export class SafetensorsWriter {
 
   /** Writes the index of a sharded output (small: written synchronously by both close forms). */
   #writeIndex(): void {
-    if (!this.#indexPath) return;
-    const f = AtomicFile.create(this.#indexPath);
-    try {
-      f.writeSync(this.#indexJson(), 0);
-      f.commitSync();
-    } catch (err) {
-      f.abort();
-      throw err;
-    }
+    if (!this.#indexFile) return;
+    this.#indexFile.writeSync(this.#indexJson(), 0);
+    this.#indexFile.commitSync();
   }
 
   /** Discards everything written: temp files are removed, no destination file is created or changed. */
@@ -320,6 +339,7 @@ export class SafetensorsWriter {
     if (this.#state === 'closed') return;
     this.#state = 'aborted';
     for (const s of this.#shards ?? []) s.file?.abort();
+    this.#indexFile?.abort();
   }
 }
 
@@ -329,6 +349,8 @@ export function createWriter(p: string, options: WriterOptions): SafetensorsWrit
   checkObject(options, 'options');
   return new SafetensorsWriter(p, options);
 }
+
+const SAVE_CHUNK = 64 << 20;
 
 function planOf(tensors: unknown): { plan: PlanEntry[]; values: [string, Tensor][] } {
   checkObject(tensors, 'tensors');
@@ -355,9 +377,14 @@ export function save(p: string, tensors: Record<string, Tensor>, options?: SaveO
     throwIfAborted(signal);
     const w = createWriter(p, { plan, metadata: opts.metadata, format: opts.format, shardSize: opts.shardSize });
     try {
+      // In bounded chunks, so an abort takes effect within one chunk even for a huge tensor.
       for (const [name, t] of values) {
-        throwIfAborted(signal);
-        await w.write(name, t);
+        for (let off = 0; ; off += SAVE_CHUNK) {
+          throwIfAborted(signal);
+          const bytes = w.tensorBytes(name, t);  // re-checked per chunk: the source file may close meanwhile
+          await w.writeBytes(name, off, bytes.subarray(off, off + SAVE_CHUNK));
+          if (off + SAVE_CHUNK >= bytes.byteLength) break;
+        }
       }
       throwIfAborted(signal);
       await w.close();

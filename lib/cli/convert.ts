@@ -73,10 +73,14 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
   const inIsDir = fs.existsSync(input) && fs.statSync(input).isDirectory();
   const outIsDir = !output.endsWith('.safetensors');
   const outFile = outIsDir ? path.join(output, 'model.safetensors') : output;
-  fs.mkdirSync(outIsDir ? output : path.dirname(path.resolve(output)), { recursive: true });
-
   const started = Date.now();
   const f = await open(input, { io: ioMode as 'auto' });
+  try {
+    fs.mkdirSync(outIsDir ? output : path.dirname(path.resolve(output)), { recursive: true });
+  } catch (err) {
+    f.close();
+    throw err;
+  }
   let bytesIn = 0;
   let bytesOut = 0;
   let converted = 0;
@@ -90,6 +94,14 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
     const total = plan.reduce((a, e) => a + f.info(e.name).byteLength, 0);
     const w = createWriter(outFile, { plan, metadata: { ...f.metadata }, shardSize });
     const progress = new Progress(total, 'convert');
+    // Ctrl-C or a kill: remove the temp files, then end as the signal would have.
+    const onSignal = (sig: NodeJS.Signals) => {
+      w.abort();
+      progress.done();
+      process.kill(process.pid, sig);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       // Two buffers each way: chunk k+1 is read and converted while chunk k is being written.
       const srcBufs = [new Uint8Array(CHUNK_BYTES), new Uint8Array(CHUNK_BYTES)];
@@ -144,6 +156,8 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
       w.abort();
       throw err;
     } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       progress.done();
     }
     const copied = inIsDir && outIsDir ? copySidecars(input, output, target) : [];

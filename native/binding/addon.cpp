@@ -83,7 +83,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function file_ctor = NativeFile::Init(env);
   data->native_file_ctor = Napi::Persistent(file_ctor);
   Napi::Function token_ctor = AbortToken::Init(env);
-  data->abort_token_ctor = Napi::Persistent(token_ctor);
 
   exports.Set("init", Napi::Function::New<InitErrors>(env, "init"));
   exports.Set("NativeFile", file_ctor);

@@ -73,11 +73,27 @@ size_t get_size(const Napi::Value& v, const char* param) {
   return static_cast<size_t>(d);
 }
 
+// Random 128-bit values, fixed for this addon.
+const napi_type_tag kNativeFileTag = {0x8c7a0b1e5d3f4a21ULL, 0x9e2b6c4d1a0f7e35ULL};
+const napi_type_tag kAbortTokenTag = {0x3f6e2d9c8b1a4705ULL, 0xd4c3b2a190817263ULL};
+
+void tag_object(const Napi::Value& obj, const napi_type_tag& tag) {
+  if (napi_type_tag_object(obj.Env(), obj, &tag) != napi_ok) throw_status(obj.Env(), Status(Code::kInternal, "cannot tag a native object"));
+}
+
+bool has_tag(const Napi::Value& v, const napi_type_tag& tag) {
+  if (!v.IsObject()) return false;
+  bool result = false;
+  return napi_check_object_type_tag(v.Env(), v, &tag, &result) == napi_ok && result;
+}
+
 Napi::Function AbortToken::Init(Napi::Env env) {
   return DefineClass(env, "AbortToken", {InstanceMethod<&AbortToken::Abort>("abort")});
 }
 
-AbortToken::AbortToken(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AbortToken>(info) {}
+AbortToken::AbortToken(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AbortToken>(info) {
+  tag_object(info.This(), kAbortTokenTag);
+}
 
 Napi::Value AbortToken::Abort(const Napi::CallbackInfo& info) {
   flag_->store(true);
@@ -85,10 +101,8 @@ Napi::Value AbortToken::Abort(const Napi::CallbackInfo& info) {
 }
 
 std::shared_ptr<std::atomic<bool>> get_abort_flag(const Napi::Value& v) {
-  if (v.IsObject()) {
-    Napi::Object o = v.As<Napi::Object>();
-    if (o.InstanceOf(addon_data(v.Env()).abort_token_ctor.Value())) return AbortToken::Unwrap(o)->flag();
-  }
+  if (has_tag(v, kAbortTokenTag)) return AbortToken::Unwrap(v.As<Napi::Object>())->flag();
+  if (!v.IsUndefined() && !v.IsNull()) throw_type(v.Env(), "The \"token\" argument must be an AbortToken");
   return std::make_shared<std::atomic<bool>>(false);
 }
 

@@ -17,7 +17,6 @@ namespace ws::binding {
 struct AddonData {
   Napi::FunctionReference make_error;  // lib/errors.ts makeNativeError(code, message, fields)
   Napi::FunctionReference native_file_ctor;
-  Napi::FunctionReference abort_token_ctor;
 };
 
 AddonData& addon_data(Napi::Env env);
@@ -51,6 +50,12 @@ class AbortToken : public Napi::ObjectWrap<AbortToken> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   std::shared_ptr<std::atomic<bool>> flag_ = std::make_shared<std::atomic<bool>>(false);
 };
+
+// Type tags (napi_type_tag_object): a foreign or forged object is never unwrapped as one of ours.
+extern const napi_type_tag kNativeFileTag;
+extern const napi_type_tag kAbortTokenTag;
+void tag_object(const Napi::Value& obj, const napi_type_tag& tag);
+bool has_tag(const Napi::Value& v, const napi_type_tag& tag);
 
 // The flag behind an optional AbortToken argument (null/undefined: a flag nobody sets).
 std::shared_ptr<std::atomic<bool>> get_abort_flag(const Napi::Value& v);

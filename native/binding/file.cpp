@@ -114,6 +114,7 @@ Napi::Function NativeFile::Init(Napi::Env env) {
 
 NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeFile>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) throw_type(info.Env(), "NativeFile cannot be constructed directly");
+  tag_object(info.This(), kNativeFileTag);
   OpenedFile* opened = info[0].As<Napi::External<OpenedFile>>().Data();
   file_ = std::move(opened->file);
   header_ = std::move(opened->header);
@@ -180,17 +181,23 @@ Napi::Value NativeFile::Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// A new ArrayBuffer over the tensor's bytes: external (zero-copy) over the mapping, else a copy. Called once
-// per tensor; lib/ caches the result so no two ArrayBuffers ever cover the same bytes.
+// view(index) -> [ArrayBuffer, zeroCopy]: an external ArrayBuffer over the tensor's bytes in the mapping
+// (zeroCopy true), else a copy: in pread mode, for a read-only fallback mapping, and in runtimes that refuse
+// external buffers. Called once per tensor; lib/ caches the result so no two ArrayBuffers cover the same bytes.
 Napi::Value NativeFile::View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const StTensorInfo& t = tensor_at(info[0]);
   Status s = file_->check_unchanged();
   if (!s.is_ok()) throw_status(env, s);
   const size_t len = static_cast<size_t>(t.end - t.begin);
-  if (len == 0) return Napi::ArrayBuffer::New(env, 0);
+  Napi::Array out = Napi::Array::New(env, 2);
+  if (len == 0) {
+    out.Set(0u, Napi::ArrayBuffer::New(env, 0));
+    out.Set(1u, Napi::Boolean::New(env, false));
+    return out;
+  }
   const uint64_t offset = header_.data_start() + t.begin;
-  if (file_->mapped()) {
+  if (file_->mapped() && file_->writable()) {
     auto* hint = new std::shared_ptr<MappedFile>(file_);
     napi_value ab;
     void* data = const_cast<uint8_t*>(file_->data() + offset);
@@ -198,13 +205,19 @@ Napi::Value NativeFile::View(const Napi::CallbackInfo& info) {
         env, data, len,
         [](napi_env e, void* d, void* h) { finalize_view(Napi::Env(e), d, static_cast<std::shared_ptr<MappedFile>*>(h)); },
         hint, &ab);
-    if (st == napi_ok) return Napi::Value(env, ab);
+    if (st == napi_ok) {
+      out.Set(0u, Napi::Value(env, ab));
+      out.Set(1u, Napi::Boolean::New(env, true));
+      return out;
+    }
     delete hint;  // runtimes that refuse external buffers (Electron's sandbox) get a copy
   }
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, len);
   s = file_->read(offset, ab.Data(), len);
   if (!s.is_ok()) throw_status(env, s);
-  return ab;
+  out.Set(0u, ab);
+  out.Set(1u, Napi::Boolean::New(env, false));
+  return out;
 }
 
 // readInto(index, byteOffset, target): copies part of a tensor's bytes into target (a TypedArray), for
@@ -266,12 +279,12 @@ std::vector<std::shared_ptr<MappedFile>> pin_owners(const Napi::Value& owners) {
   std::vector<std::shared_ptr<MappedFile>> out;
   if (!owners.IsArray()) return out;
   Napi::Array arr = owners.As<Napi::Array>();
-  Napi::Function ctor = addon_data(owners.Env()).native_file_ctor.Value();
   for (uint32_t i = 0; i < arr.Length(); ++i) {
     Napi::Value v = arr.Get(i);
-    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor)) continue;
+    if (!has_tag(v, kNativeFileTag)) throw_type(owners.Env(), "owners must be NativeFile handles");
     auto f = NativeFile::Unwrap(v.As<Napi::Object>())->file();
-    if (f) out.push_back(std::move(f));
+    if (!f) throw_status(owners.Env(), Status(Code::kHandleClosed, "the weight file is closed"));
+    out.push_back(std::move(f));
   }
   return out;
 }

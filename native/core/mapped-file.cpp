@@ -94,6 +94,7 @@ Status MappedFile::open(const std::string& path, IoMode mode, std::shared_ptr<Ma
     // process's copy of the page and never the file, and cannot fault. Where the kernel refuses that
     // (strict overcommit), fall back to a read-only mapping.
     void* p = mmap(nullptr, static_cast<size_t>(f->size_), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    f->writable_ = p != MAP_FAILED;
     if (p == MAP_FAILED) p = mmap(nullptr, static_cast<size_t>(f->size_), PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       // Some filesystems cannot map; fall back to pread unless the caller insisted on mmap.

@@ -25,9 +25,11 @@ struct Job {
   Status first_error;  // guarded by mu
   bool failed = false;  // guarded by mu
 
-  // Claims and runs chunks until none are left. Returns when this thread can take no more.
-  void work() {
+  // Claims and runs chunks until none are left, or (for pool workers) until the pool is being resized: the
+  // caller of the job always finishes whatever chunks remain.
+  void work(const std::atomic<bool>* stop = nullptr) {
     for (;;) {
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) return;
       const size_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= n_chunks) return;
       Status st;
@@ -124,7 +126,11 @@ class Pool {
     std::lock_guard<std::mutex> lock(mu_);
     const int want = threads_ - 1;
     while (static_cast<int>(workers_.size()) < want) {
-      workers_.emplace_back([this] { worker_loop(); });
+      try {
+        workers_.emplace_back([this] { worker_loop(); });
+      } catch (const std::exception&) {
+        break;  // the system refused another thread: run with the ones that started (the caller always works)
+      }
     }
   }
 
@@ -148,13 +154,13 @@ class Pool {
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] {
-          if (stopping_) return true;
+          if (stopping_.load(std::memory_order_relaxed)) return true;
           for (auto& j : queue_) {
             if (j->next.load(std::memory_order_relaxed) < j->n_chunks) return true;
           }
           return false;
         });
-        if (stopping_) return;
+        if (stopping_.load(std::memory_order_relaxed)) return;
         for (auto& j : queue_) {
           if (j->next.load(std::memory_order_relaxed) < j->n_chunks) {
             job = j;
@@ -162,7 +168,7 @@ class Pool {
           }
         }
       }
-      if (job) job->work();
+      if (job) job->work(&stopping_);
       std::lock_guard<std::mutex> lock(mu_);
       for (auto it = queue_.begin(); it != queue_.end(); ++it) {
         if (*it == job && job->next.load(std::memory_order_relaxed) >= job->n_chunks) {
@@ -177,7 +183,7 @@ class Pool {
   std::mutex mu_;         // guards threads_, workers_, queue_, stopping_
   std::condition_variable cv_;
   int threads_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // written under mu_, read by workers between chunks
   std::vector<std::thread> workers_;
   std::deque<std::shared_ptr<Job>> queue_;
 };

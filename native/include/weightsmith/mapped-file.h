@@ -32,6 +32,9 @@ class MappedFile {
   IoMode mode() const { return mapped() ? IoMode::kMmap : IoMode::kPread; }
   // Base of the mapping; nullptr in pread mode or for an empty file.
   const uint8_t* data() const { return data_; }
+  // Whether the mapping is private and writable (copy-on-write): only then may JavaScript see it as an
+  // ordinary, writable ArrayBuffer. A read-only fallback mapping (strict overcommit) is served by copies.
+  bool writable() const { return writable_; }
 
   // Copies [offset, offset + n) into dst: memcpy from the mapping, or a pread loop (EINTR and short reads
   // handled). Bounds are checked against the size seen at open.
@@ -47,6 +50,7 @@ class MappedFile {
   int fd_ = -1;
   uint64_t size_ = 0;
   uint8_t* data_ = nullptr;
+  bool writable_ = false;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   int64_t mtime_sec_ = 0;
