@@ -180,7 +180,7 @@ export function checkAttached(t: Tensor): void {
  * plain array of numbers (copied; for f16/bf16/fp8 the numbers are converted from f32 values).
  * Default dtype: inferred from the TypedArray (Float32Array: f32, Float64Array: f64, ...), or f32 for arrays.
  */
-export function tensor(data: TypedArray | readonly number[] | readonly bigint[], shape?: readonly number[], dtype?: DType): Tensor {
+export function tensor(data: TypedArray | readonly number[] | readonly (number | bigint)[], shape?: readonly number[], dtype?: DType): Tensor {
   let d: DType;
   if (dtype !== undefined) {
     d = checkDType(dtype, 'dtype');
