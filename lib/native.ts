@@ -4,7 +4,7 @@
  * @internal
  */
 import * as path from 'node:path';
-import { makeNativeError } from './errors';
+import { abortError, makeNativeError } from './errors';
 
 /**
  * The tensor table of one safetensors file, packed: tensor i is `names[i]`, dtype `DTYPES[dtypes[i]]`,
@@ -69,14 +69,20 @@ const load = require('node-gyp-build') as (dir: string) => NativeAddon;
 export const native: NativeAddon = load(packageRoot);
 native.init(makeNativeError);
 
-/** Runs `fn` with a native abort token wired to `signal`; the listener is removed afterwards. */
+/**
+ * Runs a side-effect-free native operation with an abort token wired to `signal`. An abort that happens
+ * before the promise settles always rejects with AbortError, even if the native work had already finished
+ * (its result is discarded), so the outcome never depends on thread timing.
+ */
 export async function withAbort<T>(signal: AbortSignal | undefined, fn: (token: NativeAbortToken | null) => Promise<T>): Promise<T> {
   if (!signal) return fn(null);
   const token = new native.AbortToken();
   const onAbort = () => token.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    return await fn(token);
+    const result = await fn(token);
+    if (signal.aborted) throw abortError(signal);
+    return result;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

@@ -245,10 +245,8 @@ describe('determinism and async', () => {
     const ac2 = new AbortController();
     const p = convert(x, 'f16', { signal: ac2.signal });
     ac2.abort();
-    await p.then((t) => {
-      // Finished before the abort was seen: then it must be complete and correct.
-      expect(Buffer.from(t.bytes()).equals(Buffer.from(x.to('f16').bytes()))).toBe(true);
-    }, (err) => expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' }));
+    // Aborted before the promise could settle: always an AbortError, however far the native work got.
+    await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });
 
   it('same-dtype conversion copies; pass-through dtypes refuse arithmetic', () => {
