@@ -12,6 +12,7 @@
         "native/core/thread-pool.cpp",
         "native/core/mapped-file.cpp",
         "native/core/safetensors.cpp",
+        "native/core/gguf.cpp",
         "native/kernels/convert.cpp",
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/cpu/convert-cpu.cpp",

@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DType, DTYPES, dtypeInfo } from './dtype';
 import { invalidArgType, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
-import { native, NativeFile } from './native';
+import { native, NativeFile, NativeGgufArray } from './native';
 import { OWNER, Tensor, whenIdle } from './tensor';
+import { GgmlType, ggmlTypeName, QuantizedTensor } from './quantized';
 import { checkInteger, checkOneOf, checkOptions, checkSignal, checkString } from './validate';
 
 /** How a file's bytes are read. */
@@ -30,10 +31,28 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+/** A metadata value: a safetensors `__metadata__` string, or a GGUF key's value (u64/i64 as bigint; arrays as
+ * TypedArrays, `string[]` or `boolean[]`). */
+export type MetadataValue =
+  | string | number | bigint | boolean | string[] | boolean[]
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array
+  | BigUint64Array | BigInt64Array;
+
+/** GGUF value type names (`'u32'`, `'string'`, `'array<f32>'`...); `'string'` for safetensors metadata. */
+export type MetadataType = string;
+
+const GGUF_TYPE_NAMES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'];
+const GGUF_ARRAY_CTORS: Record<number, new (b: ArrayBuffer) => MetadataValue> = {
+  0: Uint8Array, 1: Int8Array, 2: Uint16Array, 3: Int16Array, 4: Uint32Array, 5: Int32Array, 6: Float32Array,
+  10: BigUint64Array, 11: BigInt64Array, 12: Float64Array,
+};
+
 /** What {@link WeightFile.info} tells about one tensor without reading it. */
 export interface TensorInfo {
-  /** Element type. */
+  /** Element type (`'u8'`, the storage, for ggml block-quantized tensors: see `ggmlType`). */
   dtype: DType;
+  /** The ggml type of a GGUF tensor (`'f32'`, `'q4_0'`...). */
+  ggmlType?: GgmlType;
   /** Dimensions, outermost first. */
   shape: number[];
   /** Bytes of data in the file. */
@@ -44,11 +63,13 @@ interface Entry {
   shard: number;
   index: number;
   dtype: DType;
+  /** GGUF tensors: the ggml type; `quantized` when it is a block type (no plain dtype). */
+  ggmlType?: GgmlType;
+  quantized: boolean;
   shape: number[];
-  begin: number;
-  end: number;
-  /** Absolute file offset of the data (8 + header size + begin). */
+  /** Absolute file offset of the data. */
   fileOffset: number;
+  byteLength: number;
 }
 
 interface Shard {
@@ -66,21 +87,30 @@ const OPEN_KEYS = ['io', 'maxTensors', 'maxRank', 'signal'];
  */
 export class WeightFile {
   /** The container format. */
-  readonly format: 'safetensors' = 'safetensors';
+  readonly format: 'safetensors' | 'gguf';
   /** The path given to {@link open}. */
   readonly path: string;
   /** The shard files, in order (one entry for a single file). */
   readonly files: readonly string[];
-  /** The `__metadata__` string map (of the first shard for sharded checkpoints). */
-  readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * Metadata: the safetensors `__metadata__` string map (of the first shard for sharded checkpoints), or the
+   * GGUF key/values in file order. Typed access: {@link getString}, {@link getNumber}, {@link getArray}...
+   */
+  readonly metadata: Readonly<Record<string, MetadataValue>>;
+  /** The type of each metadata value (GGUF type names; `'string'` for safetensors). */
+  readonly metadataTypes: Readonly<Record<string, MetadataType>>;
   readonly #shards: Shard[];
   readonly #entries: Map<string, Entry>;
   readonly #cache = new Map<string, Tensor>();
+  readonly #quantized = new Map<string, QuantizedTensor>();
   #closed = false;
 
   /** @internal */
-  constructor(p: string, shards: Shard[], metadata: Record<string, string>, entries: Map<string, Entry>) {
+  constructor(p: string, format: 'safetensors' | 'gguf', shards: Shard[], metadata: Record<string, MetadataValue>,
+    metadataTypes: Record<string, MetadataType>, entries: Map<string, Entry>) {
     this.path = p;
+    this.format = format;
+    this.metadataTypes = Object.freeze({ ...metadataTypes });
     this.#shards = shards;
     this.files = Object.freeze(shards.map((s) => s.path));
     this.metadata = Object.freeze({ ...metadata });
@@ -108,22 +138,43 @@ export class WeightFile {
   /** dtype, shape and byte length of a tensor, without reading its data. */
   info(name: string): TensorInfo {
     const e = this.#entry(name);
-    return { dtype: e.dtype, shape: [...e.shape], byteLength: e.end - e.begin };
+    const out: TensorInfo = { dtype: e.dtype, shape: [...e.shape], byteLength: e.byteLength };
+    if (e.ggmlType) out.ggmlType = e.ggmlType;
+    return out;
   }
 
   /**
    * The tensor of this name: a zero-copy view of the mapped file (cached: every call returns the same
-   * Tensor over the same ArrayBuffer), or a copy in pread mode and for data not aligned to its element size.
-   * Throws `ERR_TENSOR_NOT_FOUND`, `ERR_HANDLE_CLOSED`, or `ERR_FILE_CHANGED` when the file changed on disk.
+   * object over the same ArrayBuffer), or a copy in pread mode and for data not aligned to its element size.
+   * A ggml block-quantized GGUF tensor comes back as a {@link QuantizedTensor} whose `blocks` part is such a
+   * view. Throws `ERR_TENSOR_NOT_FOUND`, `ERR_HANDLE_CLOSED`, or `ERR_FILE_CHANGED` when the file changed.
    */
-  get(name: string): Tensor {
+  get(name: string): Tensor | QuantizedTensor {
     const e = this.#entry(name);
+    const t = this.#view(name, e);
+    if (!e.quantized) return t;
+    const cached = this.#quantized.get(name);
+    if (cached) return cached;
+    const q = new QuantizedTensor({ scheme: 'ggml', type: e.ggmlType! }, e.shape, { blocks: t });
+    this.#quantized.set(name, q);
+    return q;
+  }
+
+  /** Like {@link get}, for a tensor that is not quantized: a ggml block-quantized one gives `ERR_DTYPE`. */
+  getTensor(name: string): Tensor {
+    const t = this.get(name);
+    if (t instanceof QuantizedTensor)
+      throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${t.spec.type}-quantized: use get() for its QuantizedTensor`, { path: this.path, tensor: name });
+    return t;
+  }
+
+  #view(name: string, e: Entry): Tensor {
     const shard = this.#shards[e.shard];
     shard.handle.check();
     const cached = this.#cache.get(name);
     if (cached) return cached;
     const info = dtypeInfo(e.dtype)!;
-    const len = e.end - e.begin;
+    const len = e.byteLength;
     const elem = Math.max(1, info.array.BYTES_PER_ELEMENT);
     let buffer: ArrayBuffer;
     let zeroCopy = false;
@@ -136,9 +187,51 @@ export class WeightFile {
       [buffer, zeroCopy] = shard.handle.view(e.index);
     }
     const data = new info.array(buffer, 0, len / elem);
-    const t = new Tensor(e.dtype, e.shape, data, zeroCopy ? shard.handle : undefined);
+    const t = new Tensor(e.dtype, e.quantized ? [len] : e.shape, data, zeroCopy ? shard.handle : undefined);
     this.#cache.set(name, t);
     return t;
+  }
+
+  /** The metadata value of `key` as a string; undefined when absent; ERR_GGUF_METADATA_TYPE for another type. */
+  getString(key: string): string | undefined {
+    return this.#typed(key, (v) => typeof v === 'string', 'a string') as string | undefined;
+  }
+
+  /** The metadata value of `key` as a number (GGUF u8..i32, f32, f64). */
+  getNumber(key: string): number | undefined {
+    return this.#typed(key, (v) => typeof v === 'number', 'a number') as number | undefined;
+  }
+
+  /** The metadata value of `key` as a bigint (GGUF u64, i64). */
+  getBigInt(key: string): bigint | undefined {
+    return this.#typed(key, (v) => typeof v === 'bigint', 'a 64-bit integer') as bigint | undefined;
+  }
+
+  /** The metadata value of `key` as a boolean (GGUF bool). */
+  getBoolean(key: string): boolean | undefined {
+    return this.#typed(key, (v) => typeof v === 'boolean', 'a bool') as boolean | undefined;
+  }
+
+  /**
+   * The metadata array of `key`; with `elementType` (`'f32'`, `'string'`, `'i32'`...), also checks the element
+   * type, so a key holding an array of another type gives ERR_GGUF_METADATA_TYPE instead of reinterpreted bytes.
+   */
+  getArray(key: string, elementType?: string): Exclude<MetadataValue, string | number | bigint | boolean> | undefined {
+    const t = this.metadataTypes[key];
+    const v = this.#typed(key, () => t !== undefined && t.startsWith('array<'), 'an array');
+    if (v !== undefined && elementType !== undefined && t !== `array<${elementType}>`)
+      throw new WeightsmithError('ERR_GGUF_METADATA_TYPE', `metadata '${key}' is ${t}, not array<${elementType}>`, { path: this.path, key });
+    return v as Exclude<MetadataValue, string | number | bigint | boolean> | undefined;
+  }
+
+  #typed(key: string, ok: (v: MetadataValue) => boolean, what: string): MetadataValue | undefined {
+    this.#checkOpen();
+    checkString(key, 'key');
+    if (!Object.prototype.hasOwnProperty.call(this.metadata, key)) return undefined;
+    const v = this.metadata[key];
+    if (!ok(v))
+      throw new WeightsmithError('ERR_GGUF_METADATA_TYPE', `metadata '${key}' is ${this.metadataTypes[key]}, not ${what}`, { path: this.path, key });
+    return v;
   }
 
   /**
@@ -171,6 +264,7 @@ export class WeightFile {
       if (buf instanceof ArrayBuffer) whenIdle(buf, () => { if (buf.byteLength > 0) native.detach(buf); });
     }
     this.#cache.clear();
+    this.#quantized.clear();
     for (const s of this.#shards) s.handle.close();
   }
 
@@ -271,19 +365,41 @@ function resolvePath(p: string): Resolved {
     return { files };
   }
   if (p.endsWith('.json') && st && !st.isDirectory()) return readIndex(p);
+  if (p.endsWith('.gguf')) return { files: [p] };
   return { files: [p] };
+}
+
+function ggufMetadataValue(typeId: number, v: unknown): [MetadataValue, MetadataType] {
+  if (typeId !== 9) return [v as MetadataValue, GGUF_TYPE_NAMES[typeId]];
+  const arr = v as NativeGgufArray;
+  const elem = GGUF_TYPE_NAMES[arr.elementType];
+  if (arr.values) return [arr.values, `array<${elem}>`];
+  if (arr.elementType === 7) return [Array.from(new Uint8Array(arr.bytes!), (b) => b !== 0), 'array<bool>'];
+  return [new GGUF_ARRAY_CTORS[arr.elementType](arr.bytes!), `array<${elem}>`];
 }
 
 function buildFile(p: string, resolved: Resolved, handles: NativeFile[]): WeightFile {
   const shards: Shard[] = [];
   const entries = new Map<string, Entry>();
-  let metadata: Record<string, string> = {};
+  const metadata: Record<string, MetadataValue> = {};
+  const metadataTypes: Record<string, MetadataType> = {};
+  let format: 'safetensors' | 'gguf' = 'safetensors';
   try {
     handles.forEach((handle, si) => {
       const info = handle.info();
       const file = resolved.files[si];
       shards.push({ path: file, handle, mapped: info.mapped });
-      if (si === 0 && info.metadata) metadata = Object.fromEntries(info.metadata);
+      if (si === 0) {
+        format = info.format;
+        for (const kv of info.metadata ?? []) {
+          if (kv.length === 2) {
+            metadata[kv[0]] = kv[1];
+            metadataTypes[kv[0]] = 'string';
+          } else {
+            [metadata[kv[0]], metadataTypes[kv[0]]] = ggufMetadataValue(kv[1], kv[2]);
+          }
+        }
+      }
       const table = info.tensors;
       let k = 0;
       for (let index = 0; index < table.names.length; index++) {
@@ -296,9 +412,13 @@ function buildFile(p: string, resolved: Resolved, handles: NativeFile[]): Weight
           if (!resolved.weightMap.has(name)) continue;  // a shard may hold tensors the index does not list; skip them
           throw new WeightsmithError('ERR_CONFIG', `the index puts '${name}' in '${resolved.weightMap.get(name)}' but it is in '${path.basename(file)}'`, { path: file, tensor: name });
         }
-        const begin = table.offsets[2 * index];
-        const end = table.offsets[2 * index + 1];
-        entries.set(name, { shard: si, index, dtype: DTYPES[table.dtypes[index]].name, shape, begin, end, fileOffset: 8 + info.headerSize + begin });
+        const quantized = table.dtypes[index] >= DTYPES.length;
+        const ggmlType = table.ggmlTypes[index] === 255 ? undefined : ggmlTypeName(table.ggmlTypes[index]);
+        entries.set(name, {
+          shard: si, index, shape, quantized, ggmlType,
+          dtype: quantized ? 'u8' : DTYPES[table.dtypes[index]].name,
+          fileOffset: table.offsets[2 * index], byteLength: table.offsets[2 * index + 1],
+        });
       }
     });
     if (resolved.weightMap) {
@@ -311,7 +431,26 @@ function buildFile(p: string, resolved: Resolved, handles: NativeFile[]): Weight
     for (const h of handles) h.close();
     throw err;
   }
-  return new WeightFile(p, shards, metadata, entries);
+  return new WeightFile(p, format, shards, metadata, metadataTypes, entries);
+}
+
+/**
+ * Opens natively by absolute path (so a later chdir cannot break the file-change checks) while errors keep
+ * naming the path the caller gave.
+ */
+function withUserPath<T>(p: string, fn: (abs: string) => T): T {
+  const abs = path.resolve(p);
+  const fix = (err: unknown) => {
+    if (err && typeof err === 'object' && (err as { path?: string }).path === abs) (err as { path?: string }).path = p;
+    return err;
+  };
+  try {
+    const r = fn(abs);
+    if (r instanceof Promise) return r.catch((err) => { throw fix(err); }) as T;
+    return r;
+  } catch (err) {
+    throw fix(err);
+  }
 }
 
 function readOpenOptions(p: unknown, options: unknown) {
@@ -339,7 +478,7 @@ export function open(p: string, options?: OpenOptions): Promise<WeightFile> {
     const handles: NativeFile[] = [];
     try {
       for (const f of resolved.files) {
-        handles.push(await native.openFile(path.resolve(f), io, maxTensors, maxRank));
+        handles.push(await withUserPath(f, (abs) => native.openFile(abs, io, maxTensors, maxRank)));
         throwIfAborted(signal);
       }
     } catch (err) {
@@ -356,7 +495,7 @@ export function openSync(p: string, options?: Omit<OpenOptions, 'signal'>): Weig
   const resolved = resolvePath(p);
   const handles: NativeFile[] = [];
   try {
-    for (const f of resolved.files) handles.push(native.openFileSync(path.resolve(f), io, maxTensors, maxRank));
+    for (const f of resolved.files) handles.push(withUserPath(f, (abs) => native.openFileSync(abs, io, maxTensors, maxRank)));
   } catch (err) {
     for (const h of handles) h.close();
     throw err;

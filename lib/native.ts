@@ -13,15 +13,37 @@ import { abortError, makeNativeError } from './errors';
  */
 export interface NativeTable {
   names: string[];
+  /** Index into DTYPES, or DTYPES.length for ggml block-quantized data. */
   dtypes: Uint8Array;
+  /** ggml type id (GGUF files), else 255. */
+  ggmlTypes: Uint8Array;
   ranks: Uint32Array;
   dims: Float64Array;
+  /** [absolute file offset, byte length] per tensor. */
   offsets: Float64Array;
+}
+
+/** A GGUF array value as the addon passes it. */
+export interface NativeGgufArray {
+  elementType: number;
+  values?: string[];
+  bytes?: ArrayBuffer;
+  count?: number;
 }
 
 /** A native open file handle. */
 export interface NativeFile {
-  info(): { headerSize: number; fileSize: number; mapped: boolean; metadata: [string, string][] | null; tensors: NativeTable };
+  info(): {
+    format: 'safetensors' | 'gguf';
+    headerSize: number;
+    fileSize: number;
+    mapped: boolean;
+    /** safetensors: [key, value]; GGUF: [key, gguf type id, value]. */
+    metadata: ([string, string] | [string, number, unknown])[] | null;
+    version?: number;
+    alignment?: number;
+    tensors: NativeTable;
+  };
   view(index: number): [ArrayBuffer, boolean];
   readInto(index: number, byteOffset: number, target: ArrayBufferView): number;
   check(): void;

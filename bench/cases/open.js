@@ -82,7 +82,7 @@ function openCase(count) {
         gc();
         const f = await api.open(file);
         const before = rss();
-        const t = f.get(names[0]);
+        const t = f.getTensor(names[0]);
         const viewGrowth = rss() - before;
         const viewBytes = t.byteLength;
         f.close();

@@ -24,7 +24,7 @@ module.exports = {
         const readAll = (io) => () => {
           const f = api.openSync(file, { io });
           let sum = 0;
-          for (const name of f.names()) sum += touchPages(f.get(name).bytes());
+          for (const name of f.names()) sum += touchPages(f.getTensor(name).bytes());
           f.close();
           return sum;
         };

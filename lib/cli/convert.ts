@@ -26,6 +26,11 @@ atomically.
 --shard-size SIZE   split the output into shards of at most SIZE (e.g. 2GB, 500MB)
 --format safetensors   the output format (the default and, for now, the only one)`;
 
+/** The string-valued metadata entries (safetensors metadata holds only strings). */
+function stringMetadata(md: Readonly<Record<string, unknown>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(md).filter((kv): kv is [string, string] => typeof kv[1] === 'string'));
+}
+
 const TORCH_DTYPE: Partial<Record<DType, string>> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16', f64: 'float64' };
 const CHUNK_BYTES = 1 << 26;
 
@@ -92,7 +97,7 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
     });
     const ordered = referenceOrder(plan);
     const total = plan.reduce((a, e) => a + f.info(e.name).byteLength, 0);
-    const w = createWriter(outFile, { plan, metadata: { ...f.metadata }, shardSize });
+    const w = createWriter(outFile, { plan, metadata: stringMetadata(f.metadata), shardSize });
     const progress = new Progress(total, 'convert');
     // Ctrl-C or a kill: remove the temp files, then end as the signal would have.
     const onSignal = (sig: NodeJS.Signals) => {
@@ -116,7 +121,7 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
       for (const e of ordered) {
         const info = f.info(e.name);
         // Mapped input: read straight from the mapping (zero-copy); otherwise pread into a buffer.
-        const view = f.isMapped(e.name) && info.byteLength > 0 ? f.get(e.name) : undefined;
+        const view = f.isMapped(e.name) && info.byteLength > 0 ? f.getTensor(e.name) : undefined;
         const owners = view ? ownersOf(view) : [];
         const source = (byteOffset: number, length: number): Uint8Array => {
           if (view) return view.bytes().subarray(byteOffset, byteOffset + length);

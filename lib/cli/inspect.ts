@@ -21,7 +21,17 @@ interface Summary {
   bytes: number;
   byDtype: Record<string, { tensors: number; parameters: number; bytes: number }>;
   metadata: Record<string, string>;
+  metadataTypes?: Record<string, string>;
   tensors: { name: string; dtype: string; shape: number[]; parameters: number; bytes: number }[];
+}
+
+/** A metadata value as text: scalars as they are, arrays summarized (tokenizer vocabularies are long). */
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  const arr = v as ArrayLike<unknown>;
+  const head = Array.from({ length: Math.min(arr.length, 8) }, (_, i) => String(arr[i])).join(', ');
+  return `[${head}${arr.length > 8 ? `, ... (${arr.length} items)` : ''}]`;
 }
 
 function summarize(p: string, f: WeightFile): Summary {
@@ -33,11 +43,12 @@ function summarize(p: string, f: WeightFile): Summary {
     const params = info.shape.reduce((a, b) => a * b, 1);
     parameters += params;
     bytes += info.byteLength;
-    const d = (byDtype[info.dtype] ??= { tensors: 0, parameters: 0, bytes: 0 });
+    const label = info.ggmlType ?? info.dtype;  // GGUF: the ggml type (q4_0...), else the dtype
+    const d = (byDtype[label] ??= { tensors: 0, parameters: 0, bytes: 0 });
     d.tensors++;
     d.parameters += params;
     d.bytes += info.byteLength;
-    return { name, dtype: info.dtype, shape: info.shape, parameters: params, bytes: info.byteLength };
+    return { name, dtype: label, shape: info.shape, parameters: params, bytes: info.byteLength };
   });
   return {
     path: p,
@@ -48,7 +59,8 @@ function summarize(p: string, f: WeightFile): Summary {
     parameters,
     bytes,
     byDtype,
-    metadata: { ...f.metadata },
+    metadata: Object.fromEntries(Object.entries(f.metadata).map(([k, v]) => [k, describeValue(v)])),
+    ...(f.format === 'gguf' ? { metadataTypes: { ...f.metadataTypes } } : {}),
     tensors,
   };
 }

@@ -6,18 +6,33 @@
 #include <memory>
 #include <vector>
 
+#include "weightsmith/gguf.h"
 #include "weightsmith/mapped-file.h"
 #include "weightsmith/safetensors.h"
 
 namespace ws::binding {
 
-struct OpenedFile {
-  std::shared_ptr<MappedFile> file;
-  StHeader header;
+// One tensor of an open file, whatever its format: shape in PyTorch order, data at an absolute offset.
+struct TableEntry {
+  std::string name;
+  DType dtype = DType::kCount;  // kCount for ggml block-quantized data
+  uint32_t ggml_type = 255;     // GGUF files only
+  std::vector<uint64_t> shape;
+  uint64_t offset = 0;
+  uint64_t nbytes = 0;
 };
 
-// One open safetensors file. JS holds it inside a WeightFile; views over it are external ArrayBuffers that
-// each own a reference to the MappedFile.
+struct OpenedFile {
+  std::shared_ptr<MappedFile> file;
+  bool gguf = false;
+  uint64_t header_size = 0;  // safetensors N, or the GGUF data section start
+  StHeader st;               // safetensors metadata (tensors moved into `tensors`)
+  GgufFile gguf_file;        // GGUF metadata and version (tensors moved into `tensors`)
+  std::vector<TableEntry> tensors;
+};
+
+// One open weight file (safetensors or GGUF). JS holds it inside a WeightFile; views over it are external
+// ArrayBuffers that each own a reference to the MappedFile.
 class NativeFile : public Napi::ObjectWrap<NativeFile> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -32,11 +47,11 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   Napi::Value Check(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Closed(const Napi::CallbackInfo& info);
-  const StTensorInfo& tensor_at(const Napi::Value& index);
+  const TableEntry& tensor_at(const Napi::Value& index);
   void ensure_open(Napi::Env env);
 
   std::shared_ptr<MappedFile> file_;
-  StHeader header_;
+  OpenedFile table_;  // everything but the mapping
 };
 
 Napi::Value OpenFileSync(const Napi::CallbackInfo& info);

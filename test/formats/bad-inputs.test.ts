@@ -88,11 +88,11 @@ let healthy = '';
 /** Proves the process still works: a valid file opens (sync mmap and async pread) with the right values. */
 async function expectHealthy(): Promise<void> {
   const a = openSync(healthy, { io: 'mmap' });
-  expect(Array.from(a.get('w').data as Float32Array)).toEqual(Array.from(HEALTHY_VALUES));
+  expect(Array.from(a.getTensor('w').data as Float32Array)).toEqual(Array.from(HEALTHY_VALUES));
   expect(a.metadata).toEqual({ format: 'pt' });
   a.close();
   const b = await open(healthy, { io: 'pread' });
-  expect(Array.from(b.get('w').data as Float32Array)).toEqual(Array.from(HEALTHY_VALUES));
+  expect(Array.from(b.getTensor('w').data as Float32Array)).toEqual(Array.from(HEALTHY_VALUES));
   expect(b.info('w')).toEqual({ dtype: 'f32', shape: [2, 3], byteLength: 24 });
   b.close();
 }
@@ -194,7 +194,7 @@ describe('A. safetensors file level', () => {
     await expectOpens(ok);
     const f = openSync(ok);
     expect(f.names()).toEqual(names);
-    expect(list(f.get('🦀').data)).toEqual([3]);
+    expect(list(f.getTensor('🦀').data)).toEqual([3]);
     f.close();
   });
 
@@ -400,8 +400,8 @@ describe('A. safetensors file level', () => {
     await expectOpens(ok);
     const f = openSync(ok);
     expect(f.info('f4')).toEqual({ dtype: 'f4', shape: [3, 2], byteLength: 3 });
-    expect(list(f.get('f4').data)).toEqual([0x21, 0x43, 0x65]);
-    expect(list(f.get('f6').data)).toEqual([0xaa, 0xbb, 0xcc]);
+    expect(list(f.getTensor('f4').data)).toEqual([0x21, 0x43, 0x65]);
+    expect(list(f.getTensor('f6').data)).toEqual([0xaa, 0xbb, 0xcc]);
     f.close();
   });
 
@@ -441,24 +441,24 @@ describe('A. safetensors file level', () => {
       const f = mode.sync ? openSync(shared, { io: mode.io }) : await open(shared, { io: mode.io });
       expect(f.names(), mode.label).toEqual(['b', 'a', 'c', 'w', 'z']);
       for (const nm of ['b', 'a', 'c', 'z']) {
-        const t = f.get(nm);
+        const t = f.getTensor(nm);
         expect(t.numel, nm).toBe(0);
         expect(t.data.length, nm).toBe(0);
         expect(t.data.byteLength, nm).toBe(0);
-        expect(f.get(nm), nm).toBe(t);
+        expect(f.getTensor(nm), nm).toBe(t);
         expect(f.info(nm).byteLength).toBe(0);
         expect(f.readInto(nm, 0, new Uint8Array(4))).toBe(0);
       }
-      expect(f.get('a').shape).toEqual([2, 0]);
-      expect(f.get('z').data).toBeInstanceOf(BigInt64Array);
-      expect(Array.from(f.get('w').data as Float32Array)).toEqual([1, 2, 3, 4]);
-      expect(f.get('b').to('f16').numel).toBe(0);
-      expect((await convert(f.get('a'), 'f32')).shape).toEqual([2, 0]);
+      expect(f.getTensor('a').shape).toEqual([2, 0]);
+      expect(f.getTensor('z').data).toBeInstanceOf(BigInt64Array);
+      expect(Array.from(f.getTensor('w').data as Float32Array)).toEqual([1, 2, 3, 4]);
+      expect(f.getTensor('b').to('f16').numel).toBe(0);
+      expect((await convert(f.getTensor('a'), 'f32')).shape).toEqual([2, 0]);
       f.close();
     }
     const one = openSync(alone);
     expect(one.names()).toEqual(['e', 'f']);
-    expect(one.get('f').shape).toEqual([3, 0, 2]);
+    expect(one.getTensor('f').shape).toEqual([3, 0, 2]);
     one.close();
     // A dimension next to a 0 can be any u64; JavaScript numbers hold it exactly only up to 2^53 - 1 (C10).
     for (const shape of ['[9007199254740992,0]', '[0,18446744073709551615]']) {
@@ -468,7 +468,7 @@ describe('A. safetensors file level', () => {
     await expectOpens(edge);
     const ef = openSync(edge);
     expect(ef.info('z').shape).toEqual([9007199254740991, 0]);
-    expect(ef.get('z').numel).toBe(0);
+    expect(ef.getTensor('z').numel).toBe(0);
     ef.close();
   });
 
@@ -488,16 +488,16 @@ describe('A. safetensors file level', () => {
       const p = mk(json, data, { pad: ' '.repeat(padLen) });
       for (const mode of OPEN_MODES) {
         const f = mode.sync ? openSync(p, { io: mode.io }) : await open(p, { io: mode.io });
-        const h = f.get('h');
+        const h = f.getTensor('h');
         expect(list(h.data), mode.label).toEqual(Array.from(bits));
         expect(Buffer.compare(Buffer.from(h.bytes()), bytesOf(bits)), mode.label).toBe(0);
-        expect(f.get('h')).toBe(h);
+        expect(f.getTensor('h')).toBe(h);
         expect(list(h.to('f32').data)).toEqual(floats);
         expect(list((await convert(h, 'f32')).data)).toEqual(floats);
-        expect(list(f.get('d').data)).toEqual(Array.from(f64));
-        expect(list(f.get('i').data)).toEqual(Array.from(i64));
-        expect(list(f.get('s').data)).toEqual(Array.from(f32));
-        expect(list(f.get('u').data)).toEqual([9]);
+        expect(list(f.getTensor('d').data)).toEqual(Array.from(f64));
+        expect(list(f.getTensor('i').data)).toEqual(Array.from(i64));
+        expect(list(f.getTensor('s').data)).toEqual(Array.from(f32));
+        expect(list(f.getTensor('u').data)).toEqual([9]);
         const chunk = new Uint8Array(5);
         expect(f.readInto('h', 3, chunk)).toBe(5);
         expect(Buffer.from(chunk)).toEqual(bytesOf(bits).subarray(3, 8));
@@ -588,14 +588,14 @@ describe('C. filesystem, mmap and environment', () => {
       it(`C1: io ${io}, file ${label} after open: the next get() / readInto() throws ERR_FILE_CHANGED`, async () => {
         const p = writeFile(caseDir, twoTensors());
         const handles = [openSync(p, { io }), await open(p, { io })];
-        const views = handles.map((f) => f.get('a'));
+        const views = handles.map((f) => f.getTensor('a'));
         for (const [i, f] of handles.entries()) {
           expect((views[i].data as Float32Array)[5]).toBe(5);
           expect(f.isMapped('a')).toBe(io !== 'pread');
         }
         await mutate(p);
         for (const [i, f] of handles.entries()) {
-          for (const fn of [() => f.get('b'), () => f.get('a'), () => f.readInto('b', 0, new Uint8Array(8)), () => f.readInto('a', 4, new Uint8Array(8))]) {
+          for (const fn of [() => f.getTensor('b'), () => f.getTensor('a'), () => f.readInto('b', 0, new Uint8Array(8)), () => f.readInto('a', 4, new Uint8Array(8))]) {
             const err = thrown(fn);
             expectWs(err, 'ERR_FILE_CHANGED');
             expect(err.path).toBe(p);
@@ -618,7 +618,7 @@ const d = workDir;
 const p = path.join(d, 'm.safetensors');
 ws.saveSync(p, { w: ws.tensor(Float32Array.from({ length: 1 << 20 }, (_, i) => i), [1 << 20]) });
 const f = ws.openSync(p, { io: 'mmap' });
-const v = f.get('w');
+const v = f.getTensor('w');
 fs.truncateSync(p, 64);
 try {
   ${op === 'convert' ? "await ws.convert(v, 'bf16');" : op === 'to' ? "v.to('bf16');" : "await ws.save(path.join(d, 'out.safetensors'), { w: v });"}
@@ -638,26 +638,26 @@ console.log('LEFT ' + fs.readdirSync(d).sort().join(','));
   it('C3: saving over a mapped input never truncates it: old views keep their values, the new file is complete', async () => {
     const p = writeFile(caseDir, twoTensors(), 'model.safetensors');
     const f = openSync(p, { io: 'mmap' });
-    const a = f.get('a');
-    const b = f.get('b');
+    const a = f.getTensor('a');
+    const b = f.getTensor('b');
     // 1. Save the input's own views back to the same path, plus a new tensor (the classic in-place rewrite).
     await save(p, { a, b, c: tensor(Float32Array.from([7, 8, 9]), [3]) });
     expect(Array.from(a.data as Float32Array)).toEqual(Array.from(A));
     expect(Array.from(b.data as Float32Array)).toEqual(Array.from(B));
-    expectWs(thrown(() => f.get('a')), 'ERR_FILE_CHANGED');  // the path now names another inode
+    expectWs(thrown(() => f.getTensor('a')), 'ERR_FILE_CHANGED');  // the path now names another inode
     const g = openSync(p);
     expect(g.names().sort()).toEqual(['a', 'b', 'c']);
-    expect(Array.from(g.get('a').data as Float32Array)).toEqual(Array.from(A));
-    expect(Array.from(g.get('b').data as Float32Array)).toEqual(Array.from(B));
-    expect(Array.from(g.get('c').data as Float32Array)).toEqual([7, 8, 9]);
-    const ga = g.get('a');
+    expect(Array.from(g.getTensor('a').data as Float32Array)).toEqual(Array.from(A));
+    expect(Array.from(g.getTensor('b').data as Float32Array)).toEqual(Array.from(B));
+    expect(Array.from(g.getTensor('c').data as Float32Array)).toEqual([7, 8, 9]);
+    const ga = g.getTensor('a');
     // 2. Save different, smaller content over it synchronously while both handles are open.
     saveSync(p, { z: tensor(Uint8Array.from([1, 2]), [2]) });
     expect(Array.from(a.data as Float32Array)).toEqual(Array.from(A));
     expect(Array.from(ga.data as Float32Array)).toEqual(Array.from(A));
     const h = openSync(p);
     expect(h.names()).toEqual(['z']);
-    expect(list(h.get('z').data)).toEqual([1, 2]);
+    expect(list(h.getTensor('z').data)).toEqual([1, 2]);
     expect(tempFiles(caseDir)).toEqual([]);
     for (const x of [f, g, h]) x.close();
     expect(a.data.byteLength).toBe(0);
@@ -712,14 +712,14 @@ console.log('LEFT ' + fs.readdirSync(d).sort().join(','));
       // The same folder still takes a file that fits.
       await save(dest, { s: tensor(Uint8Array.from([5]), [1]) });
       const f = openSync(dest);
-      expect(list(f.get('s').data)).toEqual([5]);
+      expect(list(f.getTensor('s').data)).toEqual([5]);
       f.close();
     });
 
     it('a tensor that fails mid-save (view of a closed file) rejects; nothing is left, an existing destination is untouched', async () => {
       const src = writeFile(caseDir, twoTensors(), 'src.safetensors');
       const f = openSync(src);
-      const dead = f.get('b');
+      const dead = f.getTensor('b');
       f.close();
       const dest = path.join(caseDir, 'out.safetensors');
       const good = tensor(Float32Array.from([1, 2]), [2]);
@@ -1054,9 +1054,9 @@ describe('D. API level', () => {
       expectArgError(thrown(() => f.readInto('w', 0, 'x' as unknown as Uint8Array)), 'type');
       expectArgError(thrown(() => f.readInto('w', 25, new Uint8Array(4))), 'range');
       expect(f.readInto('w', 24, new Uint8Array(4))).toBe(0);
-      expectArgError(thrown(() => f.get(5 as unknown as string)), 'type');
+      expectArgError(thrown(() => f.getTensor(5 as unknown as string)), 'type');
       expectArgError(thrown(() => f.has(undefined as unknown as string)), 'type');
-      const nf = thrown(() => f.get('nope'));
+      const nf = thrown(() => f.getTensor('nope'));
       expectWs(nf, 'ERR_TENSOR_NOT_FOUND');
       expect(nf.tensor).toBe('nope');
       expectWs(thrown(() => f.info('__metadata__')), 'ERR_TENSOR_NOT_FOUND');
@@ -1070,14 +1070,14 @@ describe('D. API level', () => {
         const p = mk({ w: entry('F32', [4], 0, 16), h: entry('BF16', [3], 16, 22), z: entry('U8', [0], 22, 22), u: entry('BF16', [1], 23, 25),
           b: entry('U8', [1], 22, 23) }, new Uint8Array(25).fill(0x3f));
         const f = io === 'mmap' ? openSync(p, { io }) : await open(p, { io });
-        const views = ['w', 'h', 'z', 'u', 'b'].map((nm) => f.get(nm));
+        const views = ['w', 'h', 'z', 'u', 'b'].map((nm) => f.getTensor(nm));
         const wCopy = new Float32Array(views[0].data as Float32Array);
         const reshaped = views[0].reshape([2, 2]);
         f.close();
         expect(f.closed).toBe(true);
         for (const v of views) expect(v.data.byteLength, v.toString()).toBe(0);
         expect(reshaped.data.byteLength).toBe(0);
-        for (const fn of [() => f.names(), () => f.has('w'), () => f.info('w'), () => f.get('w'), () => f.get('nope'),
+        for (const fn of [() => f.names(), () => f.has('w'), () => f.info('w'), () => f.getTensor('w'), () => f.getTensor('nope'),
           () => f.readInto('w', 0, new Uint8Array(4)), () => f.isMapped('w')]) {
           expectWs(thrown(fn), 'ERR_HANDLE_CLOSED');
         }
@@ -1096,7 +1096,7 @@ describe('D. API level', () => {
         expect(views[2].to('f32').numel).toBe(0);
         // Reopening gives the data back.
         const g = openSync(p);
-        expect(Array.from(g.get('w').data as Float32Array)).toEqual(Array.from(wCopy));
+        expect(Array.from(g.getTensor('w').data as Float32Array)).toEqual(Array.from(wCopy));
         g.close();
       });
     }
@@ -1105,7 +1105,7 @@ describe('D. API level', () => {
       it(`io ${io}: bytes() of a detached view throws ERR_HANDLE_CLOSED like the other methods`, () => {
         const p = mk({ w: F32x4 }, DATA16);
         const f = openSync(p, { io });
-        const w = f.get('w');
+        const w = f.getTensor('w');
         expect(w.bytes().byteLength).toBe(16);
         f.close();
         expectWs(thrown(() => w.bytes()), 'ERR_HANDLE_CLOSED');
@@ -1119,7 +1119,7 @@ describe('D. API level', () => {
       {
         using f = openSync(p);
         handle = f;
-        view = f.get('w');
+        view = f.getTensor('w');
         expect(view.data.byteLength).toBe(16);
       }
       expect(handle.closed).toBe(true);
@@ -1127,17 +1127,17 @@ describe('D. API level', () => {
       expect(() => {
         using g = openSync(p);
         handle = g;
-        view = g.get('w');
+        view = g.getTensor('w');
         throw new Error('boom');
       }).toThrow('boom');
       expect(handle.closed).toBe(true);
       expect(view.data.byteLength).toBe(0);
       const h = openSync(p);
-      const v = h.get('w');
+      const v = h.getTensor('w');
       h[Symbol.dispose]();
       expect(h.closed).toBe(true);
       expect(v.data.byteLength).toBe(0);
-      expectWs(thrown(() => h.get('w')), 'ERR_HANDLE_CLOSED');
+      expectWs(thrown(() => h.getTensor('w')), 'ERR_HANDLE_CLOSED');
     });
   });
 
@@ -1156,7 +1156,7 @@ describe('D. API level', () => {
     it('io mmap: convert(view) then close() at once resolves with the right values', async () => {
       for (let round = 0; round < 3; round++) {
         const f = openSync(big, { io: 'mmap' });
-        const v = f.get('w');
+        const v = f.getTensor('w');
         expect(f.isMapped('w')).toBe(true);
         const pending = convert(v, 'bf16');
         f.close();
@@ -1184,7 +1184,7 @@ if (json.length % 2 === 0) json += ' ';  // 8 + N odd: the f32 data is not 4-byt
 const pre = Buffer.alloc(8);
 pre.writeBigUInt64LE(BigInt(json.length));
 const srcFile = ws.openSync(${JSON.stringify(b)});
-fs.writeFileSync(p, Buffer.concat([pre, Buffer.from(json), srcFile.get('w').bytes()]));
+fs.writeFileSync(p, Buffer.concat([pre, Buffer.from(json), srcFile.getTensor('w').bytes()]));
 srcFile.close();
 const f = ws.openSync(p, { io: 'mmap' });`],
     ];
@@ -1192,8 +1192,8 @@ const f = ws.openSync(p, { io: 'mmap' });`],
       it.concurrent(`${label}: convert(view) then close() at once never reads freed memory`, async ({ expect }) => {
         const body = `
 ${setup(big)}
-const expected = ws.openSync(${JSON.stringify(big)}, { io: 'pread' }).get('w').to('bf16');
-const v = f.get('w');
+const expected = ws.openSync(${JSON.stringify(big)}, { io: 'pread' }).getTensor('w').to('bf16');
+const v = f.getTensor('w');
 const pending = ws.convert(v, 'bf16');
 f.close();
 try {
@@ -1278,7 +1278,7 @@ try {
         const f = openSync(dest);
         expect(f.names()).toEqual(Object.keys(winner));
         const [nm, t] = Object.entries(winner)[0];
-        expect(Buffer.compare(bytesOf(f.get(nm).data), bytesOf(t.data))).toBe(0);
+        expect(Buffer.compare(bytesOf(f.getTensor(nm).data), bytesOf(t.data))).toBe(0);
         f.close();
         expect(tempFiles(caseDir)).toEqual([]);
       }
@@ -1306,7 +1306,7 @@ try {
       const expected = tensor(vals, [65536]).to('bf16');
       for (const io of ['mmap', 'pread'] as const) {
         const f = await open(p, { io });
-        const outs = await Promise.all([...f.names(), ...f.names()].map((nm) => convert(f.get(nm), 'bf16')));
+        const outs = await Promise.all([...f.names(), ...f.names()].map((nm) => convert(f.getTensor(nm), 'bf16')));
         for (const o of outs) expect(Buffer.compare(bytesOf(o.data), bytesOf(expected.data))).toBe(0);
         f.close();
       }

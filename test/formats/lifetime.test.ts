@@ -25,8 +25,8 @@ describe('views of a closed file', () => {
     const src = path.join(dir, 'src.safetensors');
     saveSync(src, { x: zeros([1 << 20]), y: tensor(new Float32Array(1 << 22).fill(1.5), [1 << 22]) });
     const f = openSync(src, { io: 'mmap' });
-    const x = f.get('x');
-    const y = f.get('y');
+    const x = f.getTensor('x');
+    const y = f.getTensor('y');
     const w = createWriter(path.join(dir, 'out.safetensors'), { plan: [{ name: 'x', dtype: 'f32', shape: [1 << 20] }] });
     const pending = w.writeBytes('x', 0, x.bytes());
     f.close();
@@ -36,7 +36,7 @@ describe('views of a closed file', () => {
     await w.close();
     expect(x.data.byteLength).toBe(0);
     const out = openSync(path.join(dir, 'out.safetensors'));
-    expect(out.get('x').data.byteLength).toBe(4 << 20);
+    expect(out.getTensor('x').data.byteLength).toBe(4 << 20);
     out.close();
   });
 
@@ -51,7 +51,7 @@ describe('views of a closed file', () => {
     } finally {
       process.chdir(cwd);
     }
-    expect([...(f.get('a').data as Float32Array)]).toEqual([1, 2, 3]);
+    expect([...(f.getTensor('a').data as Float32Array)]).toEqual([1, 2, 3]);
     f.close();
   });
 
@@ -64,7 +64,7 @@ describe('views of a closed file', () => {
     const dir = tmp();
     saveSync(path.join(dir, 'm.safetensors'), { a: zeros([4]) });
     const f = openSync(path.join(dir, 'm.safetensors'));
-    const owner = f.get('a')[OWNER]!;
+    const owner = f.getTensor('a')[OWNER]!;
     f.close();
     expect(() => native.convert(src, 'f32', dst, 'bf16', 4, [owner], null)).toThrow(expect.objectContaining({ code: 'ERR_HANDLE_CLOSED' }));
   });
@@ -111,7 +111,7 @@ describe('writers', () => {
     await w.writeBytes('a', 0, new Uint8Array([1, 2, 3, 4]));
     await w.close();
     const f = await open(path.join(dir, 'v.safetensors'));
-    expect([...(f.get('a').data as Uint8Array)]).toEqual([1, 2, 3, 4]);
+    expect([...(f.getTensor('a').data as Uint8Array)]).toEqual([1, 2, 3, 4]);
     f.close();
   });
 });

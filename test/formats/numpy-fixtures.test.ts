@@ -148,7 +148,7 @@ describe('numpy-written safetensors with every arithmetic dtype', () => {
           expect(f.has(r.name)).toBe(true);
           expect(f.info(r.name), r.name).toEqual({ dtype: r.dtype, shape: r.shape, byteLength: r.data_offsets[1] - r.data_offsets[0] });
           expect(f.isMapped(r.name)).toBe(how.endsWith('mmap'));
-          const t = f.get(r.name);
+          const t = f.getTensor(r.name);
           expect(t.dtype, r.name).toBe(r.dtype);
           expect(t.shape, r.name).toEqual(r.shape);
           expect(t.numel, r.name).toBe(numel);
@@ -174,7 +174,7 @@ describe('numpy-written safetensors with every arithmetic dtype', () => {
     const f = openSync(ST_FILE);
     try {
       for (const r of ref.tensors) {
-        const t = f.get(r.name);
+        const t = f.getTensor(r.name);
         const a = t.to('f32');
         expect(a.dtype).toBe('f32');
         expect(a.shape).toEqual(r.shape);
@@ -191,7 +191,7 @@ describe('numpy-written safetensors with every arithmetic dtype', () => {
     const f = await open(ST_FILE);
     try {
       for (const r of ref.tensors) {
-        const t = f.get(r.name);
+        const t = f.getTensor(r.name);
         for (const d of ['f32', 'f64'] as const) {
           const a = await convert(t, d);
           expect(Array.from(a.data as Float32Array), `${r.name} to ${d}`).toEqual(r[d].map(num));
@@ -222,7 +222,7 @@ describe('numpy-written safetensors with every arithmetic dtype', () => {
       try {
         // insertion order deliberately not the layout order: the writer must sort
         const record: Record<string, Tensor> = {};
-        for (const name of [...f.names()].reverse()) record[name] = f.get(name);
+        for (const name of [...f.names()].reverse()) record[name] = f.getTensor(name);
         const out = path.join(tmp, `resaved-${io}.safetensors`);
         saveSync(out, record, { metadata: ref.metadata });
         expectSameFile(fs.readFileSync(out), reference);

@@ -55,7 +55,7 @@ describe('round trips', () => {
       expect(f.metadata).toEqual({ format: 'pt', note: 'ünïcode ✓' });
       expect(new Set(f.names())).toEqual(new Set(Object.keys(tensors)));
       for (const [name, t] of Object.entries(tensors)) {
-        const got = f.get(name);
+        const got = f.getTensor(name);
         expect(got.dtype).toBe(t.dtype);
         expect(got.shape).toEqual(t.shape);
         expect(got.data.constructor).toBe(t.data.constructor);
@@ -72,7 +72,7 @@ describe('round trips', () => {
     await save(path.join(dir, 'a.safetensors'), tensors);
     expect(fs.readFileSync(path.join(dir, 's.safetensors')).equals(fs.readFileSync(path.join(dir, 'a.safetensors')))).toBe(true);
     const f = openSync(path.join(dir, 's.safetensors'));
-    expect([...(f.get('b').data as BigInt64Array)]).toEqual([...(tensors.b.data as BigInt64Array)]);
+    expect([...(f.getTensor('b').data as BigInt64Array)]).toEqual([...(tensors.b.data as BigInt64Array)]);
     f.close();
   });
 });
@@ -130,7 +130,7 @@ describe('sharded checkpoints', () => {
       const f = await open(p);
       expect(f.files.length).toBe(5);
       expect(f.names().length).toBe(10);
-      for (const [name, t] of Object.entries(tensors)) expect(Buffer.from(f.get(name).bytes()).equals(Buffer.from(t.bytes()))).toBe(true);
+      for (const [name, t] of Object.entries(tensors)) expect(Buffer.from(f.getTensor(name).bytes()).equals(Buffer.from(t.bytes()))).toBe(true);
       f.close();
     }
     const one = openSync(path.join(dir, 'model-00002-of-00005.safetensors'));

@@ -88,7 +88,7 @@ function checkAgainstNumpy(f: WeightFile, e: FileExpect): void {
   for (const x of e.tensors) {
     const info = f.info(x.name);
     expect(info, x.name).toEqual({ dtype: x.dtype, shape: x.shape, byteLength: x.data_offsets[1] - x.data_offsets[0] });
-    const t = f.get(x.name);
+    const t = f.getTensor(x.name);
     expect(t.dtype).toBe('f32');
     expect(t.shape, x.name).toEqual(x.shape);
     expect(t.data).toBeInstanceOf(Float32Array);
@@ -124,7 +124,7 @@ describe('real files', () => {
     try {
       const names = f.names();
       expect(names.length).toBe(47);
-      expect(names.reduce((a, n) => a + f.get(n).numel, 0)).toBe(260_032);
+      expect(names.reduce((a, n) => a + f.getTensor(n).numel, 0)).toBe(260_032);
       expect(f.info('model.layers.0.mlp.down_proj.weight')).toEqual({ dtype: 'f32', shape: [64, 172], byteLength: 64 * 172 * 4 });
       expect(f.has('lm_head.weight')).toBe(false);  // tied embeddings
     } finally {
@@ -167,7 +167,7 @@ describe('zero-copy views', () => {
     gc();
     const before = process.memoryUsage().arrayBuffers;
     const files = big.map((rel) => openSync(real(rel), { io }));
-    const tensors = files.flatMap((f) => f.names().map((n) => f.get(n)));
+    const tensors = files.flatMap((f) => f.names().map((n) => f.getTensor(n)));
     return { growth: process.memoryUsage().arrayBuffers - before, tensors, files };
   }
 
@@ -195,8 +195,8 @@ describe('zero-copy views', () => {
     try {
       const buffers = new Set<ArrayBufferLike>();
       for (const n of f.names()) {
-        const a = f.get(n);
-        const b = f.get(n);
+        const a = f.getTensor(n);
+        const b = f.getTensor(n);
         expect(b).toBe(a);
         expect(b.data.buffer).toBe(a.data.buffer);
         expect(a.data.byteOffset).toBe(0);
@@ -217,10 +217,10 @@ describe('zero-copy views', () => {
     const g = openSync(real(STORIES), { io: 'mmap' });
     try {
       const want = expected.files[STORIES].tensors.find((t) => t.name === name)!.sha256;
-      const a = f.get(name).data as Float32Array;
+      const a = f.getTensor(name).data as Float32Array;
       a.fill(42);
       expect(a[0]).toBe(42);
-      expect(sha256(g.get(name).bytes())).toBe(want);
+      expect(sha256(g.getTensor(name).bytes())).toBe(want);
       expect(sha256(fs.readFileSync(real(STORIES)))).toBe(expected.files[STORIES].file_sha256);
     } finally {
       f.close();
@@ -231,7 +231,7 @@ describe('zero-copy views', () => {
   for (const io of ['mmap', 'pread'] as const) {
     it(`close() detaches every view (${io})`, async () => {
       const f = await open(real(STORIES), { io });
-      const tensors = f.names().map((n) => f.get(n));
+      const tensors = f.names().map((n) => f.getTensor(n));
       const reshaped = tensors[0].reshape([tensors[0].numel]);
       expect(tensors.every((t) => t.data.byteLength > 0)).toBe(true);
       f.close();
@@ -244,7 +244,7 @@ describe('zero-copy views', () => {
       expect(reshaped.data.byteLength).toBe(0);
       expect(() => tensors[1].to('bf16')).toThrow(expect.objectContaining({ code: 'ERR_HANDLE_CLOSED' }));
       await expect(convert(tensors[1], 'bf16')).rejects.toMatchObject({ code: 'ERR_HANDLE_CLOSED' });
-      expect(() => f.get('model.norm.weight')).toThrow(expect.objectContaining({ code: 'ERR_HANDLE_CLOSED' }));
+      expect(() => f.getTensor('model.norm.weight')).toThrow(expect.objectContaining({ code: 'ERR_HANDLE_CLOSED' }));
       expect(() => saveSync(path.join(tmp, 'closed.safetensors'), { t: tensors[1] }))
         .toThrow(expect.objectContaining({ code: 'ERR_HANDLE_CLOSED' }));
       expect(fs.existsSync(path.join(tmp, 'closed.safetensors'))).toBe(false);
@@ -269,7 +269,7 @@ describe('bf16 conversion of stories260K', () => {
           const record: Record<string, Tensor> = {};
           for (const [i, n] of f.names().entries()) {
             // alternate the sync and async paths
-            const b = i % 2 === 0 ? f.get(n).to('bf16') : await convert(f.get(n), 'bf16');
+            const b = i % 2 === 0 ? f.getTensor(n).to('bf16') : await convert(f.getTensor(n), 'bf16');
             expect(b.dtype).toBe('bf16');
             expect(sha256(b.bytes()), `${n} with ${threads} threads`).toBe(e.tensors[i].bf16_sha256);
             record[n] = b;
@@ -297,7 +297,7 @@ describe('bf16 conversion of stories260K', () => {
       const all = new Float32Array(e.parameters);
       let off = 0;
       for (const n of f.names()) {
-        const d = f.get(n).data as Float32Array;
+        const d = f.getTensor(n).data as Float32Array;
         all.set(d, off);
         off += d.length;
       }
@@ -320,10 +320,10 @@ describe('bf16 conversion of stories260K', () => {
       let checked = 0;
       let exactlyEqual = 0;
       for (const n of f.names()) {
-        const x = f.get(n).data as Float32Array;
-        const b = f.get(n).to('bf16');
+        const x = f.getTensor(n).data as Float32Array;
+        const b = f.getTensor(n).to('bf16');
         const y = b.to('f32');
-        expect(y.shape).toEqual(f.get(n).shape);
+        expect(y.shape).toEqual(f.getTensor(n).shape);
         const yd = y.data as Float32Array;
         const ybits = new Uint32Array(yd.buffer, yd.byteOffset, yd.length);
         const bad: string[] = [];

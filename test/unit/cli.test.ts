@@ -67,8 +67,8 @@ describe('weightsmith convert', () => {
     const src = openSync(example);
     const dst = openSync(out);
     for (const name of src.names()) {
-      const want = src.get(name).to('bf16');
-      expect(Buffer.from(dst.get(name).bytes()).equals(Buffer.from(want.bytes())), name).toBe(true);
+      const want = src.getTensor(name).to('bf16');
+      expect(Buffer.from(dst.getTensor(name).bytes()).equals(Buffer.from(want.bytes())), name).toBe(true);
     }
     src.close();
     dst.close();
@@ -85,7 +85,7 @@ describe('weightsmith convert', () => {
     expect(doc.files.length).toBe(3);
     const f = openSync(path.join(dir, 'mixed-out'));
     expect(f.info('ids').dtype).toBe('i32');
-    expect([...(f.get('w').data as Uint16Array)]).toEqual([0x3e00, 0xc000, 0x0001, 0x7c00]);
+    expect([...(f.getTensor('w').data as Uint16Array)]).toEqual([0x3e00, 0xc000, 0x0001, 0x7c00]);
     f.close();
   });
 
@@ -103,9 +103,9 @@ describe('weightsmith convert', () => {
     }
     expect(outs[1].equals(outs[0])).toBe(true);
     const f = openSync(path.join(dir, 'pt-mmap.safetensors'));
-    expect(Buffer.from(f.get('f4').bytes()).equals(Buffer.from(f4.bytes()))).toBe(true);
-    expect([...(f.get('n').data as BigInt64Array)]).toEqual([1n, -2n]);
-    expect(Buffer.from(f.get('big').bytes()).equals(Buffer.from(big.to('f16').bytes()))).toBe(true);
+    expect(Buffer.from(f.getTensor('f4').bytes()).equals(Buffer.from(f4.bytes()))).toBe(true);
+    expect([...(f.getTensor('n').data as BigInt64Array)]).toEqual([1n, -2n]);
+    expect(Buffer.from(f.getTensor('big').bytes()).equals(Buffer.from(big.to('f16').bytes()))).toBe(true);
     f.close();
   });
 
