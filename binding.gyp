@@ -15,12 +15,15 @@
         "native/core/gguf.cpp",
         "native/kernels/convert.cpp",
         "native/kernels/ref/convert-ref.cpp",
+        "native/kernels/ref/ggml-dequant-ref.cpp",
+        "native/kernels/ref/ggml-quant-ref.cpp",
         "native/kernels/cpu/convert-cpu.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
         "native/kernels/cpu/arch/x86/convert-avx512.cpp",
         "native/binding/common.cpp",
         "native/binding/file.cpp",
         "native/binding/convert.cpp",
+        "native/binding/quant.cpp",
         "native/binding/addon.cpp"
       ],
       "include_dirs": [

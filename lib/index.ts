@@ -21,7 +21,12 @@ export type { ErrorCode, ErrorContext } from './errors';
 export { Tensor, tensor, zeros, convert, convertSync } from './tensor';
 export type { ConvertOptions } from './tensor';
 export { WeightFile, open, openSync } from './file';
-export type { OpenOptions, IoMode, TensorInfo } from './file';
+export type { OpenOptions, IoMode, TensorInfo, MetadataValue, MetadataType } from './file';
+export {
+  QuantizedTensor, GGML_TYPES, GGML_BLOCKS, DEQUANTIZABLE_GGML_TYPES, QUANTIZABLE_GGML_TYPES, dequantize, dequantizeSync, quantize,
+  quantizeSync,
+} from './quantized';
+export type { GgmlType, GgmlSpec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
 export { setThreads, getThreads, cpuInfo } from './threads';

@@ -78,6 +78,10 @@ export interface NativeAddon {
   selfTestF32(target: 'f16' | 'bf16' | 'f8_e4m3' | 'f8_e5m2', start: number, end: number, stride?: number): [number, number];
   selfTestGeneric(stride: number): number;
   memcpyParallel(dst: Buf, src: Buf): void;
+  quantizeGgmlSync(x: Float32Array, type: number, out: Uint8Array, n: number, checkFinite: boolean, backend?: 'ref' | 'auto'): void;
+  quantizeGgml(x: Float32Array, type: number, out: Uint8Array, n: number, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  dequantizeGgmlSync(blocks: Buf, type: number, out: Float32Array, n: number, backend?: 'ref' | 'auto'): void;
+  dequantizeGgml(blocks: Buf, type: number, out: Float32Array, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
 }
 
 // dist/cjs/native.js and lib/native.ts both sit two levels below the package root.

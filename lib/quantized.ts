@@ -3,7 +3,11 @@
  * Quantized tensors: a spec, the logical shape, and the stored parts.
  * @module
  */
-import { Tensor } from './tensor';
+import { DType } from './dtype';
+import { invalidArgType, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
+import { native, withAbort } from './native';
+import { checkConvertible, ownersOf, Tensor, withPinned, zeros } from './tensor';
+import { checkOptions, checkSignal } from './validate';
 
 /** ggml block types weightsmith reads from GGUF (ids of ggml's `ggml_type`). */
 export const GGML_TYPES = Object.freeze({
@@ -67,4 +71,127 @@ export class QuantizedTensor {
   toString(): string {
     return `QuantizedTensor<${this.spec.scheme} ${this.spec.type}>[${this.shape.join(', ')}]`;
   }
+}
+
+/** ggml types {@link dequantize} supports. */
+export const DEQUANTIZABLE_GGML_TYPES: readonly GgmlType[] = Object.freeze(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']);
+
+function checkQuantized(q: unknown, dtype: unknown): asserts q is QuantizedTensor {
+  if (!(q instanceof QuantizedTensor)) throw invalidArgType('The "q" argument must be a QuantizedTensor');
+  if (!DEQUANTIZABLE_GGML_TYPES.includes(q.spec.type))
+    throw new WeightsmithError('ERR_DTYPE', `dequantization of ${q.spec.scheme} ${q.spec.type} is not supported (supported: ${DEQUANTIZABLE_GGML_TYPES.join(', ')})`);
+  checkConvertible(zeros([0], 'f32'), dtype);
+}
+
+/** Options of {@link dequantize}. */
+export interface DequantizeOptions {
+  /** Cancels the operation. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Dequantizes to `dtype` (default f32). ggml types decode exactly as ggml's `dequantize_row_*` (bit-identical
+ * f32), then convert with the usual rounding rules. Runs on the native thread pool.
+ */
+export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: DequantizeOptions): Promise<Tensor> {
+  const caller: { stack?: string } = {};
+  Error.captureStackTrace(caller, dequantize);
+  return withCallerStack((async () => {
+    const opts = checkOptions<DequantizeOptions>(options, 'options', ['signal']);
+    const signal = checkSignal(opts.signal);
+    checkQuantized(q, dtype);
+    throwIfAborted(signal);
+    const blocks = q.parts.blocks;
+    const out = zeros(q.shape, 'f32');
+    const owners = ownersOf(blocks);
+    await withPinned(owners.length ? [out] : [blocks, out], () => withAbort(signal, (token) =>
+      native.dequantizeGgml(blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel, owners, token)));
+    return dtype === 'f32' ? out : out.to(dtype);
+  })(), caller);
+}
+
+/** Synchronous twin of {@link dequantize}. */
+export function dequantizeSync(q: QuantizedTensor, dtype: DType = 'f32'): Tensor {
+  checkQuantized(q, dtype);
+  const out = zeros(q.shape, 'f32');
+  native.dequantizeGgmlSync(q.parts.blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel);
+  return dtype === 'f32' ? out : out.to(dtype);
+}
+
+/** ggml types {@link quantize} supports (byte-identical to ggml's reference quantizers). */
+export const QUANTIZABLE_GGML_TYPES: readonly GgmlType[] = Object.freeze(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0']);
+
+/** Block sizes (elements) and block bytes of the ggml types weightsmith handles. */
+export const GGML_BLOCKS: Readonly<Partial<Record<GgmlType, { size: number; bytes: number }>>> = Object.freeze({
+  q4_0: { size: 32, bytes: 18 }, q4_1: { size: 32, bytes: 20 }, q5_0: { size: 32, bytes: 22 }, q5_1: { size: 32, bytes: 24 },
+  q8_0: { size: 32, bytes: 34 }, q4_k: { size: 256, bytes: 144 }, q5_k: { size: 256, bytes: 176 }, q6_k: { size: 256, bytes: 210 },
+});
+
+/** Options of {@link quantize}. */
+export interface QuantizeOptions {
+  /** Cancels the operation. */
+  signal?: AbortSignal;
+  /** Non-finite input: `'error'` (default, ERR_NON_FINITE naming the first index), `'zero'`, or `'propagate'`. */
+  nonFinite?: 'error' | 'zero' | 'propagate';
+}
+
+interface Prepared {
+  x: Float32Array;
+  type: GgmlType;
+  out: Tensor;
+  checkFinite: boolean;
+  owners: ReturnType<typeof ownersOf>;
+  source: Tensor;
+}
+
+function prepareQuantize(t: unknown, spec: unknown, options: unknown, keys: string[]): Prepared & { signal?: AbortSignal } {
+  if (!(t instanceof Tensor)) throw invalidArgType('The "t" argument must be a Tensor');
+  if (typeof spec !== 'object' || spec === null) throw invalidArgType('The "spec" argument must be an object');
+  const sp = checkOptions<GgmlSpec>(spec, 'spec', ['scheme', 'type']);
+  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml')`);
+  const type = sp.type as GgmlType;
+  if (!QUANTIZABLE_GGML_TYPES.includes(type))
+    throw new WeightsmithError('ERR_CONFIG', `ggml type '${String(sp.type)}' cannot be quantized to (supported: ${QUANTIZABLE_GGML_TYPES.join(', ')})`);
+  const opts = checkOptions<QuantizeOptions>(options, 'options', keys);
+  const nonFinite = opts.nonFinite ?? 'error';
+  if (!['error', 'zero', 'propagate'].includes(nonFinite))
+    throw invalidArgType(`The "options.nonFinite" argument must be 'error', 'zero' or 'propagate'`);
+  const signal = keys.includes('signal') ? checkSignal(opts.signal) : undefined;
+  const block = GGML_BLOCKS[type]!;
+  const row = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
+  if (row % block.size !== 0)
+    throw new WeightsmithError('ERR_SHAPE', `rows of ${row} elements are not a multiple of the ${type} block size ${block.size}`);
+  let source = t;
+  if (t.dtype !== 'f32') source = t.to('f32');
+  let x = source.data as Float32Array;
+  if (nonFinite === 'zero') {
+    x = Float32Array.from(x, (v) => (Number.isFinite(v) ? v : 0));
+  }
+  const out = zeros([(t.numel / block.size) * block.bytes], 'u8');
+  return { x, type, out, checkFinite: nonFinite === 'error', owners: source === t ? ownersOf(t) : [], source, signal };
+}
+
+/**
+ * Quantizes to a ggml block type (`{ scheme: 'ggml', type: 'q8_0' }`), byte-identical to ggml's reference
+ * quantizer (`quantize_row_*_ref`, no importance matrix). Rows must be a multiple of the block size
+ * (`ERR_SHAPE`); non-finite input is `ERR_NON_FINITE` unless `nonFinite` says otherwise. Runs on the pool.
+ */
+export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions): Promise<QuantizedTensor> {
+  const caller: { stack?: string } = {};
+  Error.captureStackTrace(caller, quantize);
+  return withCallerStack((async () => {
+    const p = prepareQuantize(t, spec, options, ['signal', 'nonFinite']);
+    throwIfAborted(p.signal);
+    const n = p.x.length;
+    await withPinned(p.owners.length ? [p.out] : [p.source, p.out], () => withAbort(p.signal, (token) =>
+      native.quantizeGgml(p.x, GGML_TYPES[p.type], p.out.data as Uint8Array, n, p.checkFinite, p.owners, token)));
+    return new QuantizedTensor({ scheme: 'ggml', type: p.type }, t.shape, { blocks: p.out });
+  })(), caller);
+}
+
+/** Synchronous twin of {@link quantize}. */
+export function quantizeSync(t: Tensor, spec: QuantSpec, options?: Omit<QuantizeOptions, 'signal'>): QuantizedTensor {
+  const p = prepareQuantize(t, spec, options, ['nonFinite']);
+  native.quantizeGgmlSync(p.x, GGML_TYPES[p.type], p.out.data as Uint8Array, p.x.length, p.checkFinite);
+  return new QuantizedTensor({ scheme: 'ggml', type: p.type }, t.shape, { blocks: p.out });
 }

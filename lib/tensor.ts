@@ -153,7 +153,8 @@ function checkDType(dtype: unknown, name: string): DType {
   return dtype;
 }
 
-function checkConvertible(t: Tensor, dtype: unknown): asserts dtype is DType {
+/** @internal */
+export function checkConvertible(t: Tensor, dtype: unknown): asserts dtype is DType {
   if (!(t instanceof Tensor)) throw invalidArgType('The "tensor" argument must be a Tensor');
   const d = checkDType(dtype, 'dtype');
   if (d !== t.dtype && (!dtypeInfo(d)!.arith || !dtypeInfo(t.dtype)!.arith))

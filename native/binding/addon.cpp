@@ -15,6 +15,10 @@ Napi::Value ConvertAsync(const Napi::CallbackInfo& info);
 Napi::Value SelfTestF32(const Napi::CallbackInfo& info);
 Napi::Value SelfTestGeneric(const Napi::CallbackInfo& info);
 Napi::Value MemcpyParallel(const Napi::CallbackInfo& info);
+Napi::Value DequantizeGgmlSync(const Napi::CallbackInfo& info);
+Napi::Value DequantizeGgml(const Napi::CallbackInfo& info);
+Napi::Value QuantizeGgmlSync(const Napi::CallbackInfo& info);
+Napi::Value QuantizeGgml(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -100,6 +104,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("selfTestF32", Napi::Function::New<SelfTestF32>(env, "selfTestF32"));
   exports.Set("selfTestGeneric", Napi::Function::New<SelfTestGeneric>(env, "selfTestGeneric"));
   exports.Set("memcpyParallel", Napi::Function::New<MemcpyParallel>(env, "memcpyParallel"));
+  exports.Set("dequantizeGgmlSync", Napi::Function::New<DequantizeGgmlSync>(env, "dequantizeGgmlSync"));
+  exports.Set("dequantizeGgml", Napi::Function::New<DequantizeGgml>(env, "dequantizeGgml"));
+  exports.Set("quantizeGgmlSync", Napi::Function::New<QuantizeGgmlSync>(env, "quantizeGgmlSync"));
+  exports.Set("quantizeGgml", Napi::Function::New<QuantizeGgml>(env, "quantizeGgml"));
   return exports;
 }
 

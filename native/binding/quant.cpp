@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// Bindings for ggml block quantization and dequantization.
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+#include "file.h"
+#include "weightsmith/ggml-quants.h"
+#include "weightsmith/ggml-types.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws::binding {
+
+namespace {
+
+struct DequantArgs {
+  uint32_t type = 0;
+  Bytes blocks;
+  Bytes out;
+  size_t n = 0;
+};
+
+// (blocks, ggmlTypeId, out Float32Array, n): checks both buffers hold n elements.
+DequantArgs read_args(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DequantArgs a;
+  a.blocks = get_bytes(info[0], "blocks");
+  a.type = static_cast<uint32_t>(get_size(info[1], "type"));
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_type(env, "The \"out\" argument must be a Float32Array");
+  a.out = get_bytes(info[2], "out");
+  a.n = get_size(info[3], "n");
+  const GgmlTypeInfo* t = ggml_type_info(a.type);
+  if (t == nullptr || !ggml_can_dequantize(a.type)) throw_status(env, Status(Code::kDtype, "unsupported ggml type"));
+  if (a.n % t->block_size != 0) throw_status(env, Status(Code::kShape, "n is not a whole number of blocks"));
+  if (a.n / t->block_size * t->type_size > a.blocks.length) throw_range(env, "The \"blocks\" buffer holds fewer than n elements");
+  if (a.n * 4 > a.out.length) throw_range(env, "The \"out\" buffer holds fewer than n elements");
+  return a;
+}
+
+class DequantWorker : public Napi::AsyncWorker {
+ public:
+  DequantWorker(const Napi::CallbackInfo& info, DequantArgs args)
+      : Napi::AsyncWorker(info.Env()), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    blocks_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    out_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
+    pins_ = pin_owners(info[4]);
+    cancel_ = get_abort_flag(info[5]);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      status_ = ggml_dequantize(args_.type, args_.blocks.data, reinterpret_cast<float*>(args_.out.data), args_.n, cancel_.get());
+    } catch (...) {
+      status_ = Status(Code::kInternal, "unexpected exception in dequantize");
+    }
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    pins_.clear();
+    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
+    else deferred_.Reject(status_to_error(Env(), status_));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  DequantArgs args_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference blocks_ref_;
+  Napi::ObjectReference out_ref_;
+  std::vector<std::shared_ptr<MappedFile>> pins_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Status status_;
+};
+
+}  // namespace
+
+// dequantizeGgmlSync(blocks, type, out, n, backend?: 'ref' | 'auto')
+Napi::Value DequantizeGgmlSync(const Napi::CallbackInfo& info) {
+  DequantArgs a = read_args(info);
+  const bool ref = info[4].IsString() && info[4].As<Napi::String>().Utf8Value() == "ref";
+  auto* out = reinterpret_cast<float*>(a.out.data);
+  Status s = ref ? ggml_dequantize_ref(a.type, a.blocks.data, out, a.n) : ggml_dequantize(a.type, a.blocks.data, out, a.n);
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+// dequantizeGgml(blocks, type, out, n, owners, token) -> Promise<void>
+Napi::Value DequantizeGgml(const Napi::CallbackInfo& info) {
+  DequantArgs a = read_args(info);
+  auto* w = new DequantWorker(info, a);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+namespace {
+
+struct QuantArgs {
+  uint32_t type = 0;
+  const float* x = nullptr;
+  Bytes out;
+  size_t n = 0;
+  bool check_finite = true;
+};
+
+// (x Float32Array, ggmlTypeId, out Uint8Array, n, checkFinite)
+QuantArgs read_quant_args(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  QuantArgs a;
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_type(env, "The \"x\" argument must be a Float32Array");
+  const Bytes xb = get_bytes(info[0], "x");
+  a.x = reinterpret_cast<const float*>(xb.data);
+  a.type = static_cast<uint32_t>(get_size(info[1], "type"));
+  a.out = get_bytes(info[2], "out");
+  a.n = get_size(info[3], "n");
+  a.check_finite = !info[4].IsBoolean() || info[4].As<Napi::Boolean>().Value();
+  const GgmlTypeInfo* t = ggml_type_info(a.type);
+  if (t == nullptr || !ggml_can_quantize(a.type)) throw_status(env, Status(Code::kDtype, "unsupported ggml type"));
+  if (a.n % t->block_size != 0) throw_status(env, Status(Code::kShape, "n is not a whole number of blocks"));
+  if (a.n * 4 > xb.length) throw_range(env, "The \"x\" buffer holds fewer than n elements");
+  if (a.n / t->block_size * t->type_size > a.out.length) throw_range(env, "The \"out\" buffer is too small for n elements");
+  return a;
+}
+
+// The index of the first non-finite value, scanned in fixed chunks on the pool; kNonFinite names it.
+Status check_finite(const float* x, size_t n, const std::atomic<bool>* cancel) {
+  constexpr size_t kChunk = 1 << 16;
+  const size_t chunks = chunk_count(n, kChunk);
+  std::vector<uint64_t> first(chunks, UINT64_MAX);
+  WS_RETURN_IF_ERROR(parallel_for(
+      chunks,
+      [&](size_t c) {
+        const size_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
+        for (size_t i = lo; i < hi; ++i) {
+          if (!std::isfinite(x[i])) {
+            first[c] = i;
+            break;
+          }
+        }
+        return Status::ok();
+      },
+      cancel));
+  for (uint64_t f : first) {
+    if (f != UINT64_MAX) {
+      Status s(Code::kNonFinite, "non-finite value at index " + std::to_string(f) + " (pass nonFinite: 'zero' or 'propagate' to allow)");
+      s.with("index", f);
+      return s;
+    }
+  }
+  return Status::ok();
+}
+
+Status run_quantize(const QuantArgs& a, const std::atomic<bool>* cancel, bool ref) {
+  if (a.check_finite) WS_RETURN_IF_ERROR(check_finite(a.x, a.n, cancel));
+  return ref ? ggml_quantize_ref(a.type, a.x, a.out.data, a.n) : ggml_quantize(a.type, a.x, a.out.data, a.n, cancel);
+}
+
+class QuantWorker : public Napi::AsyncWorker {
+ public:
+  QuantWorker(const Napi::CallbackInfo& info, QuantArgs args)
+      : Napi::AsyncWorker(info.Env()), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    x_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    out_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
+    pins_ = pin_owners(info[5]);
+    cancel_ = get_abort_flag(info[6]);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      status_ = run_quantize(args_, cancel_.get(), false);
+    } catch (...) {
+      status_ = Status(Code::kInternal, "unexpected exception in quantize");
+    }
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    pins_.clear();
+    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
+    else deferred_.Reject(status_to_error(Env(), status_));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  QuantArgs args_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference x_ref_;
+  Napi::ObjectReference out_ref_;
+  std::vector<std::shared_ptr<MappedFile>> pins_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Status status_;
+};
+
+}  // namespace
+
+// quantizeGgmlSync(x, type, out, n, checkFinite, backend?: 'ref' | 'auto')
+Napi::Value QuantizeGgmlSync(const Napi::CallbackInfo& info) {
+  QuantArgs a = read_quant_args(info);
+  const bool ref = info[5].IsString() && info[5].As<Napi::String>().Utf8Value() == "ref";
+  Status s = run_quantize(a, nullptr, ref);
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+// quantizeGgml(x, type, out, n, checkFinite, owners, token) -> Promise<void>
+Napi::Value QuantizeGgml(const Napi::CallbackInfo& info) {
+  QuantArgs a = read_quant_args(info);
+  auto* w = new QuantWorker(info, a);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace ws::binding

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// ggml block formats: the published reference vectors (FORMATS.md), round trips, bad inputs.
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  dequantize, dequantizeSync, getThreads, QuantizedTensor, quantize, quantizeSync, setThreads, tensor,
+} from '../../lib/index';
+
+const ramp = tensor(Float32Array.from({ length: 32 }, (_, j) => (j - 16) / 8), [1, 32]);
+const hex = (q: QuantizedTensor) => Buffer.from(q.parts.blocks.bytes()).toString('hex');
+const before = getThreads();
+afterAll(() => setThreads(before));
+
+describe('published reference vectors (ggml quantize_row_*_ref on x[j] = (j - 16) / 8)', () => {
+  it('q8_0', () => {
+    expect(hex(quantizeSync(ramp, { scheme: 'ggml', type: 'q8_0' }))).toBe(
+      '082481899199a1a9b1b9c0c8d0d8e0e8f0f8000810182028303840474f575f676f77');
+  });
+  it('q4_0, and its dequantization (x[31] = 1.875 saturates to code 15 = 1.75)', async () => {
+    const q = await quantize(ramp, { scheme: 'ggml', type: 'q4_0' });
+    expect(hex(q)).toBe('0034809191a2a2b3b3c4c4d5d5e6e6f7f7f8');
+    const back = (await dequantize(q)).data as Float32Array;
+    // d = 0.25 (fp16 0x3400); codes truncate x / d + 8.5, capped at 15.
+    expect(Array.from(back)).toEqual(Array.from({ length: 32 }, (_, j) => (Math.min(15, Math.trunc(((j - 16) / 8) * 4 + 8.5)) - 8) * 0.25));
+  });
+});
+
+describe('round trips and error bounds', () => {
+  const n = 256 * 40;
+  let s = 7;
+  const x = tensor(Float32Array.from({ length: n }, () => { s = (s * 1103515245 + 12345) >>> 0; return (s / 2 ** 32 - 0.5) * 4; }), [40, 256]);
+  // One quantization step of the block scale (|x| < 2): symmetric types put the largest magnitude on the
+  // negative extreme code, so the opposite extreme can be a full step off; the f16 scale adds a little.
+  const bounds: Record<string, number> = { q8_0: 2 / 127, q4_0: 2 / 8, q4_1: 4 / 15, q5_0: 2 / 16, q5_1: 4 / 31 };
+  for (const type of ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'] as const) {
+    it(`${type}: dequantize(quantize(x)) stays within one step; identical for 1, 2 and 3 threads`, async () => {
+      const outs: string[] = [];
+      for (const threads of [1, 2, 3]) {
+        setThreads(threads);
+        outs.push(hex(await quantize(x, { scheme: 'ggml', type })));
+      }
+      expect(new Set(outs).size).toBe(1);
+      const q = quantizeSync(x, { scheme: 'ggml', type });
+      expect(q.shape).toEqual([40, 256]);
+      expect(q.parts.blocks.byteLength).toBe(q.byteLength);
+      const y = dequantizeSync(q).data as Float32Array;
+      const xd = x.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(y[i] - xd[i]));
+      expect(worst).toBeLessThanOrEqual(bounds[type] * 1.01);
+      expect(Array.from(dequantizeSync(q, 'bf16').data as Uint16Array)).toEqual(Array.from(tensor(y, [n]).to('bf16').data as Uint16Array));
+    });
+  }
+
+  it('all-zero blocks give exact zeros; f16/bf16 input is widened first', () => {
+    const z = tensor(new Float32Array(64), [64]);
+    for (const type of ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'] as const) {
+      expect((dequantizeSync(quantizeSync(z, { scheme: 'ggml', type })).data as Float32Array).every((v) => v === 0)).toBe(true);
+    }
+    expect(hex(quantizeSync(ramp.to('bf16'), { scheme: 'ggml', type: 'q8_0' }))).toBe(hex(quantizeSync(ramp, { scheme: 'ggml', type: 'q8_0' })));
+  });
+});
+
+describe('bad inputs', () => {
+  it('rows that the block size does not divide are ERR_SHAPE (no silent padding)', () => {
+    expect(() => quantizeSync(tensor(new Float32Array(64 * 172), [64, 172]), { scheme: 'ggml', type: 'q4_0' }))
+      .toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+  });
+  it('non-finite input is ERR_NON_FINITE with its index unless nonFinite allows it', async () => {
+    const bad = tensor(Float32Array.from({ length: 32 }, (_, i) => (i === 5 ? Infinity : i)), [32]);
+    expect(() => quantizeSync(bad, { scheme: 'ggml', type: 'q8_0' })).toThrow(expect.objectContaining({ code: 'ERR_NON_FINITE', index: 5 }));
+    await expect(quantize(bad, { scheme: 'ggml', type: 'q8_0' })).rejects.toMatchObject({ code: 'ERR_NON_FINITE' });
+    const zeroed = quantizeSync(bad, { scheme: 'ggml', type: 'q8_0' }, { nonFinite: 'zero' });
+    expect((dequantizeSync(zeroed).data as Float32Array)[5]).toBe(0);
+  });
+  it('unknown schemes, types and options are refused before any work', () => {
+    expect(() => quantizeSync(ramp, { scheme: 'ggml', type: 'q9_9' } as never)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
+    expect(() => quantizeSync(ramp, { scheme: 'nope' } as never)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
+    expect(() => quantizeSync(ramp, { scheme: 'ggml', type: 'q8_0', bits: 4 } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
+    expect(() => quantizeSync({} as never, { scheme: 'ggml', type: 'q8_0' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const q = quantizeSync(ramp, { scheme: 'ggml', type: 'q8_0' });
+    expect(() => dequantizeSync(q, 'nope' as never)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE' }));
+  });
+  it('an abort before the work settles rejects with AbortError', async () => {
+    const ac = new AbortController();
+    const big = tensor(new Float32Array(1 << 22).fill(1), [1 << 22]);
+    const p = quantize(big, { scheme: 'ggml', type: 'q4_0' }, { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+  });
+});
