@@ -110,10 +110,11 @@ export class WeightFile {
     metadataTypes: Record<string, MetadataType>, entries: Map<string, Entry>) {
     this.path = p;
     this.format = format;
-    this.metadataTypes = Object.freeze({ ...metadataTypes });
+    // Null-prototype maps: keys such as '__proto__' or 'constructor' are ordinary keys.
+    this.metadataTypes = Object.freeze(Object.assign(Object.create(null) as Record<string, MetadataType>, metadataTypes));
     this.#shards = shards;
     this.files = Object.freeze(shards.map((s) => s.path));
-    this.metadata = Object.freeze({ ...metadata });
+    this.metadata = Object.freeze(Object.assign(Object.create(null) as Record<string, MetadataValue>, metadata));
     this.#entries = entries;
   }
 
@@ -381,8 +382,8 @@ function ggufMetadataValue(typeId: number, v: unknown): [MetadataValue, Metadata
 function buildFile(p: string, resolved: Resolved, handles: NativeFile[]): WeightFile {
   const shards: Shard[] = [];
   const entries = new Map<string, Entry>();
-  const metadata: Record<string, MetadataValue> = {};
-  const metadataTypes: Record<string, MetadataType> = {};
+  const metadata: Record<string, MetadataValue> = Object.create(null);
+  const metadataTypes: Record<string, MetadataType> = Object.create(null);
   let format: 'safetensors' | 'gguf' = 'safetensors';
   try {
     handles.forEach((handle, si) => {

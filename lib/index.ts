@@ -27,7 +27,7 @@ export {
   quantizeSync,
 } from './quantized';
 export type { GgmlType, GgmlSpec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
-export { SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
+export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
 export { setThreads, getThreads, cpuInfo } from './threads';
 export type { CpuInfo } from './threads';

@@ -10,15 +10,20 @@ import { DType, dtypeInfo } from './dtype';
 import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { AtomicFile } from './atomic';
 import { checkAttached, pinBuffers, Tensor } from './tensor';
+import type { MetadataValue } from './file';
+import { GGML_BLOCKS, GGML_TYPES, GgmlType, QuantizedTensor } from './quantized';
+import { buildGgufHeader, ggmlTypeOfDType, ggufAlignment, ggufByteLength, toGgufKVs } from './gguf';
 import { checkInteger, checkObject, checkOneOf, checkOptions, checkShape, checkSignal, checkString } from './validate';
 
 /** One tensor of a {@link createWriter} plan. */
 export interface PlanEntry {
-  /** Tensor name (any well-formed string except `__metadata__`). */
+  /** Tensor name (any well-formed string except `__metadata__`; at most 63 bytes in GGUF). */
   name: string;
-  /** Element type. */
-  dtype: DType;
-  /** Dimensions, outermost first. */
+  /** Element type of a plain tensor. */
+  dtype?: DType;
+  /** GGUF only: a ggml block type (`'q4_0'`...) for a {@link QuantizedTensor}; `dtype` is then omitted. */
+  ggmlType?: GgmlType;
+  /** Dimensions, outermost first (the logical shape for quantized tensors). */
   shape: readonly number[];
 }
 
@@ -26,12 +31,14 @@ export interface PlanEntry {
 export interface WriterOptions {
   /** The tensors the file will hold. They may then be written in any order. */
   plan: readonly PlanEntry[];
-  /** `__metadata__` string map. */
-  metadata?: Record<string, string>;
-  /** Only `'safetensors'` for now. */
-  format?: 'safetensors';
+  /** safetensors: the `__metadata__` string map. GGUF: key/values (types inferred unless `metadataTypes`). */
+  metadata?: Readonly<Record<string, MetadataValue>>;
+  /** GGUF only: explicit value types by key (`'u32'`, `'f32'`, `'array<string>'`...). */
+  metadataTypes?: Readonly<Record<string, string>>;
+  /** `'safetensors'` (default) or `'gguf'` (v3, ggml's sequential aligned layout, tensors in plan order). */
+  format?: 'safetensors' | 'gguf';
   /**
-   * Split into shards of at most this many data bytes (a tensor larger than that gets a shard of its own):
+   * safetensors only: split into shards of at most this many data bytes (a tensor larger than that gets a shard of its own):
    * `<stem>-00001-of-0000N.safetensors` plus `<stem>.safetensors.index.json` next to `path`. With one shard,
    * `path` itself is written.
    */
@@ -40,10 +47,12 @@ export interface WriterOptions {
 
 /** Options of {@link save}. */
 export interface SaveOptions {
-  /** `__metadata__` string map. */
-  metadata?: Record<string, string>;
-  /** Only `'safetensors'` for now. */
-  format?: 'safetensors';
+  /** Metadata (see {@link WriterOptions.metadata}). */
+  metadata?: Readonly<Record<string, MetadataValue>>;
+  /** GGUF only: explicit metadata value types. */
+  metadataTypes?: Readonly<Record<string, string>>;
+  /** `'safetensors'` (default) or `'gguf'`. */
+  format?: 'safetensors' | 'gguf';
   /** Split into shards of at most this many data bytes (see {@link WriterOptions.shardSize}). */
   shardSize?: number;
   /** Cancels the save: nothing is left at the destination. */
@@ -52,7 +61,8 @@ export interface SaveOptions {
 
 interface Placed {
   name: string;
-  dtype: DType;
+  dtype?: DType;
+  ggmlType?: GgmlType;
   shape: number[];
   byteLength: number;
   shard: number;
@@ -65,6 +75,8 @@ interface ShardPlan {
   entries: Placed[];
   header: Buffer;
   dataBytes: number;
+  /** Zero padding to write at close (GGUF: after each tensor, up to the alignment). */
+  padding: { offset: number; length: number }[];
   file?: AtomicFile;
 }
 
@@ -82,10 +94,10 @@ export function referenceOrder<T extends { name: string; dtype: DType }>(entries
 
 /** Header bytes for entries already in layout order with data offsets relative to the data buffer. */
 function buildHeader(entries: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[],
-  metadata: Record<string, string> | undefined): Buffer {
+  metadata: Record<string, MetadataValue> | undefined): Buffer {
   const parts: string[] = [];
   if (metadata && Object.keys(metadata).length > 0) {
-    const md = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    const md = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v as string)}`);
     parts.push(`"__metadata__":{${md.join(',')}}`);
   }
   for (const e of entries) {
@@ -99,14 +111,15 @@ function buildHeader(entries: { name: string; dtype: DType; shape: number[]; beg
   return out;
 }
 
-function checkMetadata(md: unknown): Record<string, string> | undefined {
+function checkMetadata(md: unknown, gguf: boolean): Record<string, MetadataValue> | undefined {
   if (md === undefined) return undefined;
   checkObject(md, 'options.metadata');
+  if (gguf) return md as Record<string, MetadataValue>;
   for (const [k, v] of Object.entries(md)) {
     if (typeof v !== 'string') throw invalidArgType(`The "options.metadata.${k}" value must be a string`);
     if (!k.isWellFormed() || !v.isWellFormed()) throw outOfRange(`metadata key '${k}' or its value is not well-formed Unicode`);
   }
-  return md as Record<string, string>;
+  return md as Record<string, MetadataValue>;
 }
 
 function checkName(name: unknown, where: string): string {
@@ -129,11 +142,11 @@ function shardPaths(p: string, n: number): { shards: string[]; index?: string } 
 }
 
 /**
- * A streaming safetensors writer from a plan: the header is written up front, tensors may then arrive in
+ * A streaming writer (safetensors or GGUF) from a plan: the header is written up front, tensors may then arrive in
  * any order (whole, or in sequential byte chunks), and {@link SafetensorsWriter.close} makes the file(s)
  * appear atomically. Memory use is bounded by what the caller passes in, so files larger than RAM stream.
  */
-export class SafetensorsWriter {
+export class WeightWriter {
   /** The path given to {@link createWriter}. */
   readonly path: string;
   /** Files that {@link close} will create (shards, then the index if sharded). */
@@ -142,69 +155,41 @@ export class SafetensorsWriter {
   readonly #byName = new Map<string, Placed>();
   readonly #indexPath?: string;
   #indexFile?: AtomicFile;
-  readonly #metadata?: Record<string, string>;
+  readonly #metadata?: Record<string, MetadataValue>;
   #state: 'open' | 'closed' | 'aborted' = 'open';
 
   /** @internal */
   constructor(p: string, options: WriterOptions) {
     this.path = p;
-    const opts = checkOptions<WriterOptions>(options, 'options', ['plan', 'metadata', 'format', 'shardSize']);
-    if (opts.format !== undefined) checkOneOf(opts.format, 'options.format', ['safetensors'] as const);
-    this.#metadata = checkMetadata(opts.metadata);
+    const opts = checkOptions<WriterOptions>(options, 'options', ['plan', 'metadata', 'metadataTypes', 'format', 'shardSize']);
+    const format = opts.format === undefined ? 'safetensors' : checkOneOf(opts.format, 'options.format', ['safetensors', 'gguf'] as const);
+    const gguf = format === 'gguf';
+    this.#metadata = checkMetadata(opts.metadata, gguf);
+    if (opts.metadataTypes !== undefined) {
+      checkObject(opts.metadataTypes, 'options.metadataTypes');
+      if (!gguf) throw invalidArgType('The "options.metadataTypes" option applies to GGUF only');
+    }
     if (!Array.isArray(opts.plan)) throw invalidArgType('The "options.plan" argument must be an array of { name, dtype, shape }');
+    if (gguf && opts.shardSize !== undefined) throw new WeightsmithError('ERR_CONFIG', 'sharded GGUF output is not supported; omit shardSize');
     const shardSize = opts.shardSize === undefined ? Infinity : checkInteger(opts.shardSize, 'options.shardSize', 1);
-    const entries = opts.plan.map((e, i) => {
-      checkObject(e, `options.plan[${i}]`);
-      const name = checkName(e.name, `options.plan[${i}].name`);
-      if (typeof e.dtype !== 'string') throw invalidArgType(`The "options.plan[${i}].dtype" argument must be a dtype name string`);
-      if (!dtypeInfo(e.dtype)) throw new WeightsmithError('ERR_DTYPE', `options.plan[${i}]: unknown dtype '${String(e.dtype)}'`, { tensor: name });
-      const shape = checkShape(e.shape, `options.plan[${i}].shape`);
-      const numel = shape.reduce((a, b) => a * b, 1);
-      if (!Number.isSafeInteger(numel)) throw outOfRange(`options.plan[${i}]: shape has more than 2^53 - 1 elements`);
-      const bits = numel * dtypeInfo(e.dtype)!.bits;
-      if (bits % 8 !== 0) throw new WeightsmithError('ERR_SHAPE', `tensor '${name}': ${numel} elements of ${e.dtype} do not fill whole bytes`, { tensor: name });
-      return { name, dtype: e.dtype as DType, shape, byteLength: bits / 8 };
-    });
+    const entries = opts.plan.map((e, i) => planEntry(e, i, gguf));
     const seen = new Set<string>();
     for (const e of entries) {
       if (seen.has(e.name)) throw new WeightsmithError('ERR_ST_DUPLICATE_KEY', `tensor '${e.name}' appears twice in the plan`, { tensor: e.name });
       seen.add(e.name);
     }
-    // Partition in layout order.
-    const ordered = referenceOrder(entries);
-    const groups: (typeof ordered)[] = [[]];
-    let bytes = 0;
-    for (const e of ordered) {
-      const cur = groups[groups.length - 1];
-      if (cur.length > 0 && bytes + e.byteLength > shardSize) {
-        groups.push([]);
-        bytes = 0;
-      }
-      groups[groups.length - 1].push(e);
-      bytes += e.byteLength;
-    }
-    const { shards, index } = shardPaths(p, groups.length);
-    this.#indexPath = index;
-    this.#shards = groups.map((g, si) => {
-      let off = 0;
-      const rel = g.map((e) => {
-        const r = { ...e, begin: off, end: off + e.byteLength };
-        off += e.byteLength;
-        return r;
-      });
-      const header = buildHeader(rel, this.#metadata);
-      const placed = rel.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.byteLength, shard: si, offset: header.length + e.begin, written: 0 }));
-      for (const pl of placed) this.#byName.set(pl.name, pl);
-      return { path: shards[si], entries: placed, header, dataBytes: off };
-    });
-    this.files = Object.freeze([...shards, ...(index ? [index] : [])]);
+    const layout = gguf ? layoutGguf(p, entries, this.#metadata, opts.metadataTypes) : layoutSafetensors(p, entries, this.#metadata, shardSize);
+    this.#indexPath = layout.index;
+    this.#shards = layout.shards;
+    for (const s of this.#shards) for (const pl of s.entries) this.#byName.set(pl.name, pl);
+    this.files = Object.freeze([...this.#shards.map((s) => s.path), ...(layout.index ? [layout.index] : [])]);
     try {
       for (const s of this.#shards) {
         s.file = AtomicFile.create(s.path);
         s.file.writeSync(s.header, 0);
       }
       // Claimed now, so a destination problem (busy, a folder in the way) shows before any shard is renamed.
-      if (index) this.#indexFile = AtomicFile.create(index);
+      if (layout.index) this.#indexFile = AtomicFile.create(layout.index);
     } catch (err) {
       this.abort();
       throw err;
@@ -231,9 +216,19 @@ export class SafetensorsWriter {
   }
 
   #checkTensor(name: string, t: unknown): Uint8Array {
-    if (!(t instanceof Tensor)) throw invalidArgType(`The "tensor" argument for '${name}' must be a Tensor`);
     const pl = this.#byName.get(name);
+    if (t instanceof QuantizedTensor) {
+      if (pl && pl.ggmlType !== t.spec.type)
+        throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${t.spec.type}-quantized but the plan says ${pl.ggmlType ?? pl.dtype}`, { tensor: name });
+      if (pl && (t.shape.length !== pl.shape.length || t.shape.some((d, i) => d !== pl.shape[i])))
+        throw new WeightsmithError('ERR_SHAPE', `tensor '${name}' has shape [${t.shape.join(', ')}] but the plan says [${pl.shape.join(', ')}]`, { tensor: name });
+      const blocks = t.parts.blocks;
+      checkAttached(blocks);
+      return blocks.bytes();
+    }
+    if (!(t instanceof Tensor)) throw invalidArgType(`The "tensor" argument for '${name}' must be a Tensor or QuantizedTensor`);
     if (pl) {
+      if (pl.ggmlType && !pl.dtype) throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' must be a ${pl.ggmlType} QuantizedTensor`, { tensor: name });
       if (t.dtype !== pl.dtype) throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${t.dtype} but the plan says ${pl.dtype}`, { tensor: name });
       if (t.shape.length !== pl.shape.length || t.shape.some((d, i) => d !== pl.shape[i]))
         throw new WeightsmithError('ERR_SHAPE', `tensor '${name}' has shape [${t.shape.join(', ')}] but the plan says [${pl.shape.join(', ')}]`, { tensor: name });
@@ -243,12 +238,12 @@ export class SafetensorsWriter {
   }
 
   /** Writes a whole tensor (dtype and shape must match the plan). */
-  async write(name: string, t: Tensor): Promise<void> {
+  async write(name: string, t: Tensor | QuantizedTensor): Promise<void> {
     await this.writeBytes(name, 0, this.#checkTensor(name, t));
   }
 
   /** Synchronous twin of {@link write}. */
-  writeSync(name: string, t: Tensor): void {
+  writeSync(name: string, t: Tensor | QuantizedTensor): void {
     this.writeBytesSync(name, 0, this.#checkTensor(name, t));
   }
 
@@ -305,6 +300,7 @@ export class SafetensorsWriter {
   async close(): Promise<void> {
     this.#checkComplete();
     try {
+      this.#writePadding();
       for (const s of this.#shards) await s.file!.commit();
       this.#writeIndex();
     } catch (err) {
@@ -318,6 +314,7 @@ export class SafetensorsWriter {
   closeSync(): void {
     this.#checkComplete();
     try {
+      this.#writePadding();
       for (const s of this.#shards) s.file!.commitSync();
       this.#writeIndex();
     } catch (err) {
@@ -325,6 +322,10 @@ export class SafetensorsWriter {
       throw err;
     }
     this.#state = 'closed';
+  }
+
+  #writePadding(): void {
+    for (const s of this.#shards) for (const pad of s.padding) s.file!.writeSync(new Uint8Array(pad.length), pad.offset);
   }
 
   /** Writes the index of a sharded output (small: written synchronously by both close forms). */
@@ -343,39 +344,121 @@ export class SafetensorsWriter {
   }
 }
 
-/** Creates a streaming writer for `path` from a plan. See {@link SafetensorsWriter}. */
-export function createWriter(p: string, options: WriterOptions): SafetensorsWriter {
+interface Sized {
+  name: string;
+  dtype?: DType;
+  ggmlType?: GgmlType;
+  shape: number[];
+  byteLength: number;
+}
+
+function planEntry(e: unknown, i: number, gguf: boolean): Sized {
+  checkObject(e, `options.plan[${i}]`);
+  const pe = e as Partial<PlanEntry>;
+  const name = checkName(pe.name, `options.plan[${i}].name`);
+  const shape = checkShape(pe.shape, `options.plan[${i}].shape`);
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(numel)) throw outOfRange(`options.plan[${i}]: shape has more than 2^53 - 1 elements`);
+  if (pe.ggmlType !== undefined) {
+    if (!gguf) throw new WeightsmithError('ERR_CONFIG', `tensor '${name}': ggml-quantized tensors are written to GGUF (format: 'gguf')`, { tensor: name });
+    if (typeof pe.ggmlType !== 'string' || !(pe.ggmlType in GGML_TYPES)) throw invalidArgType(`The "options.plan[${i}].ggmlType" argument must be a ggml type name`);
+    if (!GGML_BLOCKS[pe.ggmlType]) throw new WeightsmithError('ERR_DTYPE', `tensor '${name}': ggml type ${pe.ggmlType} is not a block type weightsmith writes`, { tensor: name });
+    return { name, ggmlType: pe.ggmlType, shape, byteLength: ggufByteLength(name, pe.ggmlType, shape) };
+  }
+  if (typeof pe.dtype !== 'string') throw invalidArgType(`The "options.plan[${i}].dtype" argument must be a dtype name string`);
+  if (!dtypeInfo(pe.dtype)) throw new WeightsmithError('ERR_DTYPE', `options.plan[${i}]: unknown dtype '${String(pe.dtype)}'`, { tensor: name });
+  const dtype = pe.dtype;
+  if (gguf) {
+    const g = ggmlTypeOfDType(dtype);
+    if (!g) throw new WeightsmithError('ERR_DTYPE', `tensor '${name}': GGUF has no ${dtype} type (it stores f32, f16, bf16, f64, i8, i16, i32, i64)`, { tensor: name });
+    return { name, dtype, ggmlType: g, shape, byteLength: ggufByteLength(name, g, shape) };
+  }
+  const bits = numel * dtypeInfo(dtype)!.bits;
+  if (bits % 8 !== 0) throw new WeightsmithError('ERR_SHAPE', `tensor '${name}': ${numel} elements of ${dtype} do not fill whole bytes`, { tensor: name });
+  return { name, dtype, shape, byteLength: bits / 8 };
+}
+
+function layoutSafetensors(p: string, entries: Sized[], metadata: Record<string, MetadataValue> | undefined, shardSize: number): { shards: ShardPlan[]; index?: string } {
+  const ordered = referenceOrder(entries as (Sized & { dtype: DType })[]);
+  const groups: (typeof ordered)[] = [[]];
+  let bytes = 0;
+  for (const e of ordered) {
+    const cur = groups[groups.length - 1];
+    if (cur.length > 0 && bytes + e.byteLength > shardSize) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups[groups.length - 1].push(e);
+    bytes += e.byteLength;
+  }
+  const { shards, index } = shardPaths(p, groups.length);
+  return {
+    index,
+    shards: groups.map((g, si) => {
+      let off = 0;
+      const rel = g.map((e) => {
+        const r = { ...e, begin: off, end: off + e.byteLength };
+        off += e.byteLength;
+        return r;
+      });
+      const header = buildHeader(rel, metadata);
+      const placed = rel.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.byteLength, shard: si, offset: header.length + e.begin, written: 0 }));
+      return { path: shards[si], entries: placed, header, dataBytes: off, padding: [] };
+    }),
+  };
+}
+
+function layoutGguf(p: string, entries: Sized[], metadata: Record<string, MetadataValue> | undefined,
+  types: Readonly<Record<string, string>> | undefined): { shards: ShardPlan[]; index?: string } {
+  const kvs = toGgufKVs(metadata, types);
+  const alignment = ggufAlignment(kvs);
+  const tensors = entries.map((e) => ({ name: e.name, ggmlType: e.ggmlType!, shape: e.shape, byteLength: e.byteLength }));
+  const { header, offsets, dataBytes } = buildGgufHeader(kvs, tensors, alignment);
+  const placed = entries.map((e, i) => ({ ...e, shard: 0, offset: header.length + offsets[i], written: 0 }));
+  const padding = entries
+    .map((e, i) => ({ offset: header.length + offsets[i] + e.byteLength, length: (alignment - (e.byteLength % alignment)) % alignment }))
+    .filter((pad) => pad.length > 0);
+  return { shards: [{ path: p, entries: placed, header, dataBytes, padding }] };
+}
+
+/** Creates a streaming writer for `path` from a plan (safetensors or GGUF). See {@link WeightWriter}. */
+export function createWriter(p: string, options: WriterOptions): WeightWriter {
   checkString(p, 'path');
   checkObject(options, 'options');
-  return new SafetensorsWriter(p, options);
+  return new WeightWriter(p, options);
 }
 
 const SAVE_CHUNK = 64 << 20;
 
-function planOf(tensors: unknown): { plan: PlanEntry[]; values: [string, Tensor][] } {
+function planOf(tensors: unknown): { plan: PlanEntry[]; values: [string, Tensor | QuantizedTensor][] } {
   checkObject(tensors, 'tensors');
   const values = Object.entries(tensors) as [string, unknown][];
   for (const [name, t] of values) {
-    if (!(t instanceof Tensor)) throw invalidArgType(`The "tensors.${name}" value must be a Tensor`);
+    if (!(t instanceof Tensor) && !(t instanceof QuantizedTensor)) throw invalidArgType(`The "tensors.${name}" value must be a Tensor or QuantizedTensor`);
   }
-  const typed = values as [string, Tensor][];
-  return { plan: typed.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })), values: typed };
+  const typed = values as [string, Tensor | QuantizedTensor][];
+  const plan = typed.map(([name, t]): PlanEntry => (t instanceof QuantizedTensor
+    ? { name, ggmlType: t.spec.type, shape: t.shape }
+    : { name, dtype: t.dtype, shape: t.shape }));
+  return { plan, values: typed };
 }
 
 /**
- * Saves tensors to `path` as safetensors in the reference layout, atomically: on any failure or abort the
- * destination is untouched and no temp file is left. With `shardSize`, writes shards plus an index.
+ * Saves tensors to `path`, atomically: on any failure or abort the destination is untouched and no temp file
+ * is left. safetensors (default): the reference layout; with `shardSize`, shards plus an index. GGUF
+ * (`format: 'gguf'`): v3 with ggml's sequential aligned layout, in the order given; QuantizedTensors of ggml
+ * block types are stored as such.
  */
-export function save(p: string, tensors: Record<string, Tensor>, options?: SaveOptions): Promise<void> {
+export function save(p: string, tensors: Record<string, Tensor | QuantizedTensor>, options?: SaveOptions): Promise<void> {
   const caller: { stack?: string } = {};
   Error.captureStackTrace(caller, save);
   return withCallerStack((async () => {
     checkString(p, 'path');
-    const opts = checkOptions<SaveOptions>(options, 'options', ['metadata', 'format', 'shardSize', 'signal']);
+    const opts = checkOptions<SaveOptions>(options, 'options', ['metadata', 'metadataTypes', 'format', 'shardSize', 'signal']);
     const signal = checkSignal(opts.signal);
     const { plan, values } = planOf(tensors);
     throwIfAborted(signal);
-    const w = createWriter(p, { plan, metadata: opts.metadata, format: opts.format, shardSize: opts.shardSize });
+    const w = createWriter(p, { plan, metadata: opts.metadata, metadataTypes: opts.metadataTypes, format: opts.format, shardSize: opts.shardSize });
     try {
       // In bounded chunks, so an abort takes effect within one chunk even for a huge tensor.
       for (const [name, t] of values) {
@@ -396,11 +479,11 @@ export function save(p: string, tensors: Record<string, Tensor>, options?: SaveO
 }
 
 /** Synchronous twin of {@link save}. */
-export function saveSync(p: string, tensors: Record<string, Tensor>, options?: Omit<SaveOptions, 'signal'>): void {
+export function saveSync(p: string, tensors: Record<string, Tensor | QuantizedTensor>, options?: Omit<SaveOptions, 'signal'>): void {
   checkString(p, 'path');
-  const opts = checkOptions<SaveOptions>(options, 'options', ['metadata', 'format', 'shardSize']);
+  const opts = checkOptions<SaveOptions>(options, 'options', ['metadata', 'metadataTypes', 'format', 'shardSize']);
   const { plan, values } = planOf(tensors);
-  const w = createWriter(p, { plan, metadata: opts.metadata, format: opts.format, shardSize: opts.shardSize });
+  const w = createWriter(p, { plan, metadata: opts.metadata, metadataTypes: opts.metadataTypes, format: opts.format, shardSize: opts.shardSize });
   try {
     for (const [name, t] of values) w.writeSync(name, t);
     w.closeSync();
@@ -409,3 +492,8 @@ export function saveSync(p: string, tensors: Record<string, Tensor>, options?: O
     throw err;
   }
 }
+
+/** The former name of {@link WeightWriter} (it wrote only safetensors then). */
+export const SafetensorsWriter = WeightWriter;
+/** The former name of {@link WeightWriter}. */
+export type SafetensorsWriter = WeightWriter;

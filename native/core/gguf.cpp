@@ -7,6 +7,7 @@
 
 #include "weightsmith/checked.h"
 #include "weightsmith/ggml-types.h"
+#include "weightsmith/utf8.h"
 
 namespace ws {
 
@@ -210,6 +211,9 @@ Status parse(Cursor& c, GgufFile* out) {
     GgufTensorInfo ti;
     const uint64_t at = c.pos();
     WS_RETURN_IF_ERROR(read_string(c, &ti.name, "a tensor name"));
+    size_t bad = 0;
+    if (!utf8_valid(reinterpret_cast<const uint8_t*>(ti.name.data()), ti.name.size(), &bad))
+      return err(Code::kGgufName, "tensor name " + std::to_string(t) + " is not valid UTF-8", at);
     if (ti.name.size() > kGgufMaxNameLength)
       return err(Code::kGgufName, "tensor name '" + ti.name.substr(0, 80) + "' is " + std::to_string(ti.name.size()) +
                                       " bytes; ggml allows at most 63", at);

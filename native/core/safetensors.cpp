@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "weightsmith/checked.h"
+#include "weightsmith/utf8.h"
 
 namespace ws {
 
@@ -19,46 +20,6 @@ Status json_error(const std::string& what, size_t pos) {
   Status s(Code::kStHeaderJson, "invalid safetensors header: " + what + " at header byte " + std::to_string(pos));
   s.with("offset", static_cast<uint64_t>(pos));
   return s;
-}
-
-// ---- UTF-8 ---------------------------------------------------------------------------------------------
-bool utf8_valid(const uint8_t* s, size_t n, size_t* bad) {
-  size_t i = 0;
-  while (i < n) {
-    const uint8_t c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;  // no UTF-16 surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;  // <= U+10FFFF
-    } else {
-      *bad = i;
-      return false;
-    }
-    if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) {
-      *bad = i;
-      return false;
-    }
-    for (size_t k = 2; k < len; ++k) {
-      if (s[i + k] < 0x80 || s[i + k] > 0xBF) {
-        *bad = i;
-        return false;
-      }
-    }
-    i += len;
-  }
-  return true;
 }
 
 // ---- pass 1: JSON syntax ---------------------------------------------------------------------------------
