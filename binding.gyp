@@ -13,6 +13,7 @@
         "native/core/mapped-file.cpp",
         "native/core/safetensors.cpp",
         "native/core/gguf.cpp",
+        "native/kernels/compare.cpp",
         "native/kernels/convert.cpp",
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/ref/ggml-dequant-ref.cpp",

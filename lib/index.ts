@@ -29,6 +29,8 @@ export {
 export type { GgmlType, GgmlSpec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
+export { compare } from './compare';
+export type { CompareResult } from './compare';
 export { setThreads, getThreads, cpuInfo } from './threads';
 export type { CpuInfo } from './threads';
 

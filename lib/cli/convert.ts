@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { DType, dtypeInfo, isDType } from '../dtype';
 import { open } from '../file';
 import { convertBytes, ownersOf } from '../tensor';
+import { dequantize, QuantizedTensor } from '../quantized';
 import { createWriter, referenceOrder } from '../writer';
 import { AtomicFile } from '../atomic';
 import { UsageError, parseCommand, type Io } from './args';
@@ -12,19 +13,22 @@ import { formatBytes, groupDigits, parseSize, Progress } from './format';
 
 const FLOAT_TARGETS = ['f64', 'f32', 'f16', 'bf16', 'f8_e4m3', 'f8_e5m2'];
 
-export const CONVERT_HELP = `Usage: weightsmith convert <in> <out> --dtype <dtype> [--shard-size SIZE] [--io auto|mmap|pread] [--json]
+export const CONVERT_HELP = `Usage: weightsmith convert <in> <out> --dtype <dtype> [--format safetensors|gguf] [--shard-size SIZE]
+                         [--io auto|mmap|pread] [--json]
 
 Converts every floating-point tensor (f64, f32, f16, bf16, fp8) of <in> to <dtype>, one of
 ${FLOAT_TARGETS.join(', ')}; integer and bool tensors are copied unchanged. Rounds to nearest even;
 f16/bf16 overflow becomes +-Inf; fp8 saturates. Streams tensor by tensor in bounded memory and writes
 atomically.
 
-<in>   a .safetensors file, a model.safetensors.index.json, or a model folder
-<out>  a .safetensors file, or a folder: then model.safetensors (or shards with an index) is written there
-       and the other files of an input folder (config.json, tokenizer...) are copied, with config.json's
-       torch_dtype updated.
---shard-size SIZE   split the output into shards of at most SIZE (e.g. 2GB, 500MB)
---format safetensors   the output format (the default and, for now, the only one)`;
+<in>   a .safetensors file, a model.safetensors.index.json, a model folder, or a .gguf file (ggml-quantized
+       tensors are dequantized exactly as ggml does, then converted)
+<out>  a .safetensors / .gguf file, or a folder: then model.safetensors (or shards with an index) or
+       model.gguf is written there and the other files of an input folder (config.json, tokenizer...) are
+       copied, with config.json's torch_dtype updated.
+--format safetensors|gguf   the output format (default: from <out>'s extension, else safetensors); GGUF keeps
+                    a GGUF input's typed metadata and tensor order, and stores no fp8
+--shard-size SIZE   split safetensors output into shards of at most SIZE (e.g. 2GB, 500MB)`;
 
 /** The string-valued metadata entries (safetensors metadata holds only strings). */
 function stringMetadata(md: Readonly<Record<string, unknown>>): Record<string, string> {
@@ -67,7 +71,10 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 2) throw new UsageError('expected <in> and <out>');
   if (values.dtype === undefined) throw new UsageError('--dtype is required');
   if (!isDType(values.dtype) || !FLOAT_TARGETS.includes(values.dtype)) throw new UsageError(`--dtype must be one of ${FLOAT_TARGETS.join(', ')}, not '${values.dtype}'`);
-  if (values.format !== undefined && values.format !== 'safetensors') throw new UsageError(`--format must be safetensors, not '${values.format}'`);
+  const format = values.format ?? (positionals[1]?.endsWith('.gguf') ? 'gguf' : 'safetensors');
+  if (format !== 'safetensors' && format !== 'gguf') throw new UsageError(`--format must be safetensors or gguf, not '${format}'`);
+  if (format === 'gguf' && values.dtype?.startsWith('f8')) throw new UsageError('GGUF has no fp8 type: choose f32, f16, bf16 or f64');
+  if (format === 'gguf' && values['shard-size'] !== undefined) throw new UsageError('--shard-size applies to safetensors output only');
   const shardSize = values['shard-size'] === undefined ? undefined : parseSize(values['shard-size']);
   if (shardSize !== undefined && !(shardSize >= 1)) throw new UsageError(`--shard-size must be a size like 2GB, not '${values['shard-size']}'`);
   const ioMode = values.io ?? 'auto';
@@ -76,8 +83,9 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
   const [input, output] = positionals;
 
   const inIsDir = fs.existsSync(input) && fs.statSync(input).isDirectory();
-  const outIsDir = !output.endsWith('.safetensors');
-  const outFile = outIsDir ? path.join(output, 'model.safetensors') : output;
+  const ext = format === 'gguf' ? '.gguf' : '.safetensors';
+  const outIsDir = !output.endsWith(ext);
+  const outFile = outIsDir ? path.join(output, `model${ext}`) : output;
   const started = Date.now();
   const f = await open(input, { io: ioMode as 'auto' });
   try {
@@ -92,12 +100,17 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
   try {
     const plan = f.names().map((name) => {
       const info = f.info(name);
-      const conv = dtypeInfo(info.dtype)!.float && info.dtype !== target;
-      return { name, dtype: conv ? target : info.dtype, shape: info.shape, from: info.dtype, conv };
+      // ggml-quantized input: dequantized to the target dtype.
+      const dequant = info.ggmlType !== undefined && info.dtype === 'u8' && info.ggmlType !== 'i8';
+      const conv = dequant || (dtypeInfo(info.dtype)!.float && info.dtype !== target);
+      return { name, dtype: conv ? target : info.dtype, shape: info.shape, from: info.dtype, conv, dequant };
     });
-    const ordered = referenceOrder(plan);
+    // GGUF keeps the input's order (llama.cpp's loaders expect their own); safetensors uses the reference order.
+    const ordered = format === 'gguf' ? plan : referenceOrder(plan);
     const total = plan.reduce((a, e) => a + f.info(e.name).byteLength, 0);
-    const w = createWriter(outFile, { plan, metadata: stringMetadata(f.metadata), shardSize });
+    const w = format === 'gguf'
+      ? createWriter(outFile, { format, plan, metadata: f.format === 'gguf' ? f.metadata : stringMetadata(f.metadata), metadataTypes: f.format === 'gguf' ? f.metadataTypes : undefined })
+      : createWriter(outFile, { plan, metadata: stringMetadata(f.metadata), shardSize });
     const progress = new Progress(total, 'convert');
     // Ctrl-C or a kill: remove the temp files, then end as the signal would have.
     const onSignal = (sig: NodeJS.Signals) => {
@@ -120,6 +133,17 @@ export async function convertCommand(args: string[], io: Io): Promise<number> {
       };
       for (const e of ordered) {
         const info = f.info(e.name);
+        if (e.dequant) {
+          const t = await dequantize(f.get(e.name) as QuantizedTensor, e.dtype);
+          if (pending) await pending;
+          pending = undefined;
+          await w.write(e.name, t);
+          bytesIn += info.byteLength;
+          bytesOut += t.byteLength;
+          converted++;
+          progress.update(bytesIn, e.name);
+          continue;
+        }
         // Mapped input: read straight from the mapping (zero-copy); otherwise pread into a buffer.
         const view = f.isMapped(e.name) && info.byteLength > 0 ? f.getTensor(e.name) : undefined;
         const owners = view ? ownersOf(view) : [];

@@ -6,6 +6,7 @@
 import { UsageError, type Io } from './args';
 import { inspectCommand, INSPECT_HELP } from './inspect';
 import { convertCommand, CONVERT_HELP } from './convert';
+import { quantizeCommand, QUANTIZE_HELP } from './quantize';
 import { version } from '../index';
 
 const HELP = `weightsmith ${version}: post-training surgery on neural-network weights
@@ -15,6 +16,8 @@ Usage: weightsmith <command> [options]
 Commands:
   inspect <file|dir>                  tensors, dtypes, shapes, parameters, sizes, metadata, validation
   convert <in> <out> --dtype <dtype>  convert floating-point tensors, streaming tensor by tensor
+  quantize <in> <out> --scheme ggml --type q8_0
+                                      quantize to ggml block types (GGUF), with an error report
 
 Options:
   -h, --help                          help (also: weightsmith <command> --help)
@@ -26,6 +29,7 @@ type Command = (args: string[], io: Io) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   inspect: { run: inspectCommand, help: INSPECT_HELP },
   convert: { run: convertCommand, help: CONVERT_HELP },
+  quantize: { run: quantizeCommand, help: QUANTIZE_HELP },
 };
 
 /** Runs the CLI with argv (without node and script) and returns the exit code. */

@@ -19,6 +19,7 @@ Napi::Value DequantizeGgmlSync(const Napi::CallbackInfo& info);
 Napi::Value DequantizeGgml(const Napi::CallbackInfo& info);
 Napi::Value QuantizeGgmlSync(const Napi::CallbackInfo& info);
 Napi::Value QuantizeGgml(const Napi::CallbackInfo& info);
+Napi::Value CompareF32(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -108,6 +109,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dequantizeGgml", Napi::Function::New<DequantizeGgml>(env, "dequantizeGgml"));
   exports.Set("quantizeGgmlSync", Napi::Function::New<QuantizeGgmlSync>(env, "quantizeGgmlSync"));
   exports.Set("quantizeGgml", Napi::Function::New<QuantizeGgml>(env, "quantizeGgml"));
+  exports.Set("compareF32", Napi::Function::New<CompareF32>(env, "compareF32"));
   return exports;
 }
 

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "file.h"
+#include "weightsmith/compare.h"
 #include "weightsmith/ggml-quants.h"
 #include "weightsmith/ggml-types.h"
 #include "weightsmith/thread-pool.h"
@@ -210,6 +211,29 @@ Napi::Value QuantizeGgml(const Napi::CallbackInfo& info) {
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
+}
+
+// compareF32(a, b) -> { sse, maxAbs, aa, bb, ab, n }: f64 sums over two Float32Arrays of equal length.
+Napi::Value CompareF32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  for (int k = 0; k < 2; ++k) {
+    if (!info[k].IsTypedArray() || info[k].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_type(env, "compareF32 takes two Float32Arrays");
+  }
+  const Bytes a = get_bytes(info[0], "a");
+  const Bytes b = get_bytes(info[1], "b");
+  if (a.length != b.length) throw_range(env, "The arrays differ in length");
+  CompareSums s;
+  Status st = compare_f32(reinterpret_cast<const float*>(a.data), reinterpret_cast<const float*>(b.data), a.length / 4, &s);
+  if (!st.is_ok()) throw_status(env, st);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sse", s.sse);
+  o.Set("maxAbs", s.max_abs);
+  o.Set("aa", s.aa);
+  o.Set("bb", s.bb);
+  o.Set("ab", s.ab);
+  o.Set("n", static_cast<double>(s.n));
+  return o;
 }
 
 }  // namespace ws::binding

@@ -2,7 +2,7 @@
 // ggml block formats: the published reference vectors (FORMATS.md), round trips, bad inputs.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  dequantize, dequantizeSync, getThreads, QuantizedTensor, quantize, quantizeSync, setThreads, tensor,
+  compare, dequantize, dequantizeSync, getThreads, QuantizedTensor, quantize, quantizeSync, setThreads, tensor,
 } from '../../lib/index';
 
 const ramp = tensor(Float32Array.from({ length: 32 }, (_, j) => (j - 16) / 8), [1, 32]);
@@ -86,5 +86,32 @@ describe('bad inputs', () => {
     const p = quantize(big, { scheme: 'ggml', type: 'q4_0' }, { signal: ac.signal });
     ac.abort();
     await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+  });
+});
+
+describe('compare()', () => {
+  it('computes mse, rmse, maxAbs, relative Frobenius error, SQNR and cosine', () => {
+    const a = tensor([1, 2, 3, 4]);
+    const b = tensor([1, 2, 3, 5]);
+    const c = compare(a, b);
+    expect(c.mse).toBe(0.25);
+    expect(c.rmse).toBe(0.5);
+    expect(c.maxAbs).toBe(1);
+    expect(c.relFrobenius).toBeCloseTo(1 / Math.sqrt(30), 15);
+    expect(c.sqnrDb).toBeCloseTo(10 * Math.log10(30), 12);
+    expect(c.cosine).toBeCloseTo(34 / Math.sqrt(30 * 39), 15);
+    expect(compare(a, a)).toMatchObject({ mse: 0, sqnrDb: Infinity, relFrobenius: 0, cosine: 1 });
+    expect(compare(tensor([0, 0]), tensor([0, 0])).cosine).toBe(1);
+    expect(compare(a, b.to('bf16')).maxAbs).toBe(1);
+    expect(() => compare(a, tensor([1, 2, 3]))).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+  });
+
+  it('is identical for any thread count (fixed chunks, f64 sums)', () => {
+    let s = 11;
+    const n = 1_000_003;
+    const a = tensor(Float32Array.from({ length: n }, () => { s = (s * 1103515245 + 12345) >>> 0; return s / 2 ** 32; }), [n]);
+    const b = tensor((a.data as Float32Array).map((v, i) => v + (i % 7) * 1e-3), [n]);
+    const results = [1, 2, 3].map((t) => { setThreads(t); return JSON.stringify(compare(a, b)); });
+    expect(new Set(results).size).toBe(1);
   });
 });

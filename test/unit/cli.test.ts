@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
-import { openSync, saveSync, tensor, version, zeros } from '../../lib/index';
+import { compare, dequantizeSync, openSync, QuantizedTensor, quantizeSync, saveSync, tensor, version, zeros } from '../../lib/index';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const example = path.join(repoRoot, 'examples/stories260K');
@@ -146,5 +146,69 @@ describe('examples', () => {
     expect(out).toContain('47 pt');
     expect(out).toContain("f32 [ 64, 172 ] 0.1350");
     expect(out).toContain("dtype: 'bf16', shape: [ 64, 172 ], byteLength: 22016");
+  });
+});
+
+describe('weightsmith quantize (ggml types to GGUF)', () => {
+  for (const type of ['q8_0', 'q4_0'] as const) {
+    it(`quantizes the bundled model to ${type} GGUF, reads back, and reports rmse per tensor`, async () => {
+      const out = path.join(dir, `stories-${type}.gguf`);
+      const r = await run('quantize', example, out, '--scheme', 'ggml', '--type', type, '--json');
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out);
+      expect(doc.totals).toMatchObject({ tensors: 47, quantized: 30, parameters: 260_032 });
+      const byName = new Map<string, { stored: string; rmse?: number; note?: string; bitsPerWeight: number }>(doc.tensors.map((t: { name: string }) => [t.name, t]));
+      const q = byName.get('model.layers.0.self_attn.q_proj.weight')!;
+      expect(q.stored).toBe(type);
+      expect(q.bitsPerWeight).toBe(type === 'q8_0' ? 8.5 : 4.5);
+      expect(q.rmse).toBeGreaterThan(0);
+      expect(byName.get('model.layers.0.mlp.down_proj.weight')).toMatchObject({ stored: 'f16', note: expect.stringContaining('172') });
+      expect(byName.get('model.embed_tokens.weight')!.stored).toBe('f32');
+      expect(byName.get('model.norm.weight')!.stored).toBe('f32');
+      const f = openSync(out);
+      const src = openSync(example);
+      expect(f.getNumber('general.quantization_version')).toBe(2);
+      const back = f.get('model.layers.0.self_attn.q_proj.weight') as QuantizedTensor;
+      expect(back.spec).toEqual({ scheme: 'ggml', type });
+      const want = quantizeSync(src.getTensor('model.layers.0.self_attn.q_proj.weight'), { scheme: 'ggml', type });
+      expect(Buffer.from(back.parts.blocks.bytes()).equals(Buffer.from(want.parts.blocks.bytes()))).toBe(true);
+      const c = compare(src.getTensor('model.layers.0.self_attn.q_proj.weight'), back);
+      expect(c.rmse).toBeCloseTo(q.rmse!, 12);
+      f.close();
+      src.close();
+      const human = await run('quantize', example, path.join(dir, `h-${type}.gguf`), '--type', type);
+      expect(human.out).toMatch(new RegExp(`model\\.layers\\.0\\.self_attn\\.q_proj\\.weight\\s+${type}\\s+\\[64, 64\\]`));
+      expect(human.out).toContain(`30 of 47 tensors quantized to ${type}`);
+    });
+  }
+
+  it('--include/--exclude select tensors; other schemes and bad types are refused', async () => {
+    const out = path.join(dir, 'sel.gguf');
+    const r = await run('quantize', example, out, '--type', 'q8_0', '--include', 'q_proj', '--exclude', 'layers\\.4\\.', '--json');
+    expect(JSON.parse(r.out).totals.quantized).toBe(4);
+    expect((await run('quantize', example, out, '--type', 'q9_0')).code).toBe(2);
+    expect((await run('quantize', example, out, '--scheme', 'ggml', '--type', 'q8_0', '--format', 'safetensors')).code).toBe(2);
+    const int = await run('quantize', example, out, '--scheme', 'int', '--bits', '4');
+    expect(int.code).toBe(1);
+    expect(int.err).toContain('ERR_CONFIG');
+  });
+
+  it('convert reads quantized GGUF (dequantized exactly) and writes GGUF', async () => {
+    const q4 = path.join(dir, 'stories-q4_0.gguf');
+    const deq = path.join(dir, 'deq.safetensors');
+    expect((await run('convert', q4, deq, '--dtype', 'f32')).code).toBe(0);
+    const g = openSync(q4);
+    const d = openSync(deq);
+    const q = g.get('model.layers.2.mlp.up_proj.weight') as QuantizedTensor;
+    expect(Array.from(d.getTensor('model.layers.2.mlp.up_proj.weight').data as Float32Array)).toEqual(Array.from(dequantizeSync(q).data as Float32Array));
+    g.close();
+    d.close();
+    const gg = path.join(dir, 'st-f16.gguf');
+    expect((await run('convert', example, gg, '--dtype', 'f16')).code).toBe(0);
+    const f = openSync(gg);
+    expect(f.format).toBe('gguf');
+    expect(f.info('model.embed_tokens.weight')).toMatchObject({ dtype: 'f16', shape: [512, 64] });
+    f.close();
+    expect((await run('convert', example, path.join(dir, 'x.gguf'), '--dtype', 'f8_e4m3')).code).toBe(2);
   });
 });

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+/** `weightsmith quantize`. @internal */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compare } from '../compare';
+import { dtypeInfo } from '../dtype';
+import { open, WeightFile } from '../file';
+import type { MetadataValue } from '../file';
+import { dequantizeSync, GGML_BLOCKS, GgmlType, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
+import { Tensor } from '../tensor';
+import { createWriter, PlanEntry } from '../writer';
+import { parseCommand, UsageError, type Io } from './args';
+import { formatBytes, groupDigits, Progress, table } from './format';
+
+export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme ggml --type q8_0|q4_0|q4_1|q5_0|q5_1
+                          [--include RE] [--exclude RE] [--format gguf] [--io auto|mmap|pread] [--json]
+
+Quantizes the weights of <in> (safetensors file, index or folder, or a GGUF file) tensor by tensor, with
+ggml's reference quantizers (byte-identical to llama.cpp's quantize without an importance matrix), and writes
+a GGUF file (<out> ending in .gguf, or a folder that gets model.gguf).
+
+By default every tensor with 2 or more dimensions is quantized except norms and embeddings (names matching
+norm|embed|token_embd); 1-D tensors stay as they are. --include RE quantizes only names matching RE;
+--exclude RE leaves names matching RE alone. Rows that the block size does not divide are stored as f16
+(as llama.cpp does) and the report says so.
+
+The report lists, per tensor: the stored type, bits per weight, size, rmse and SQNR against the input, and
+the totals; --json prints it as one JSON document. Other schemes (int, nf4, fp8) are not available yet.`;
+
+const DEFAULT_SKIP = /norm|embed|token_embd/i;
+const FILE_TYPES: Partial<Record<GgmlType, number>> = { q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9 };
+
+interface Row {
+  name: string;
+  shape: number[];
+  stored: string;
+  bitsPerWeight: number;
+  bytes: number;
+  rmse?: number;
+  sqnrDb?: number;
+  note?: string;
+}
+
+function regex(value: string | undefined, flag: string): RegExp | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return new RegExp(value);
+  } catch (err) {
+    throw new UsageError(`${flag}: invalid regular expression: ${(err as Error).message}`);
+  }
+}
+
+/** What happens to each tensor: quantized to `type`, kept, or stored as f16 because of its row length. */
+function decide(f: WeightFile, name: string, type: GgmlType, include?: RegExp, exclude?: RegExp): { action: 'quantize' | 'keep' | 'f16'; note?: string } {
+  const info = f.info(name);
+  if (info.ggmlType && GGML_BLOCKS[info.ggmlType]) return { action: 'keep', note: `already ${info.ggmlType}` };
+  if (!dtypeInfo(info.dtype)!.float) return { action: 'keep' };
+  if (exclude?.test(name)) return { action: 'keep', note: 'excluded' };
+  if (include ? !include.test(name) : info.shape.length < 2 || DEFAULT_SKIP.test(name)) return { action: 'keep' };
+  const row = info.shape.length ? info.shape[info.shape.length - 1] : 1;
+  if (row % GGML_BLOCKS[type]!.size !== 0) return { action: 'f16', note: `rows of ${row} are not a multiple of ${GGML_BLOCKS[type]!.size}: stored as f16` };
+  return { action: 'quantize' };
+}
+
+export async function quantizeCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommand(args, {
+    scheme: { type: 'string' }, type: { type: 'string' }, include: { type: 'string' }, exclude: { type: 'string' },
+    format: { type: 'string' }, io: { type: 'string' }, json: { type: 'boolean' },
+    bits: { type: 'string' }, 'group-size': { type: 'string' }, asym: { type: 'boolean' }, method: { type: 'string' }, calib: { type: 'string' },
+  });
+  if (positionals.length !== 2) throw new UsageError('expected <in> and <out>');
+  const scheme = values.scheme ?? (values.type ? 'ggml' : undefined);
+  if (scheme === undefined) throw new UsageError('--scheme is required');
+  if (!['ggml', 'int', 'nf4', 'fp4', 'fp8'].includes(scheme)) throw new UsageError(`--scheme must be ggml, int, nf4, fp4 or fp8, not '${scheme}'`);
+  if (scheme !== 'ggml') throw Object.assign(new Error(`--scheme ${scheme} is not available yet; use --scheme ggml`), { code: 'ERR_CONFIG' });
+  if (values.bits !== undefined || values['group-size'] !== undefined || values.asym || values.calib !== undefined || (values.method ?? 'rtn') !== 'rtn')
+    throw new UsageError('--bits, --group-size, --asym, --method and --calib apply to other schemes; ggml types fix their own layout');
+  const type = values.type as GgmlType | undefined;
+  if (type === undefined) throw new UsageError('--type is required with --scheme ggml');
+  if (!QUANTIZABLE_GGML_TYPES.includes(type)) throw new UsageError(`--type must be one of ${QUANTIZABLE_GGML_TYPES.join(', ')}, not '${type}'`);
+  const format = values.format ?? 'gguf';
+  if (format !== 'gguf') throw new UsageError(`ggml types are written to GGUF: --format must be gguf, not '${format}'`);
+  const ioMode = values.io ?? 'auto';
+  if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
+  const include = regex(values.include, '--include');
+  const exclude = regex(values.exclude, '--exclude');
+  const [input, output] = positionals;
+  const outFile = output.endsWith('.gguf') ? output : path.join(output, 'model.gguf');
+
+  const started = Date.now();
+  const f = await open(input, { io: ioMode as 'auto' });
+  try {
+    fs.mkdirSync(path.dirname(path.resolve(outFile)), { recursive: true });
+    const names = f.names();
+    const decisions = new Map(names.map((n) => [n, decide(f, n, type, include, exclude)]));
+    const plan: PlanEntry[] = names.map((name) => {
+      const info = f.info(name);
+      const d = decisions.get(name)!;
+      if (d.action === 'quantize') return { name, ggmlType: type, shape: info.shape };
+      if (d.action === 'f16') return { name, dtype: 'f16', shape: info.shape };
+      return info.ggmlType && GGML_BLOCKS[info.ggmlType] ? { name, ggmlType: info.ggmlType, shape: info.shape } : { name, dtype: info.dtype, shape: info.shape };
+    });
+    const metadata: Record<string, MetadataValue> = { ...f.metadata };
+    const metadataTypes: Record<string, string> = f.format === 'gguf' ? { ...f.metadataTypes } : {};
+    if ([...decisions.values()].some((d) => d.action === 'quantize')) {
+      metadata['general.quantization_version'] = 2;
+      metadataTypes['general.quantization_version'] = 'u32';
+      if (FILE_TYPES[type] !== undefined && 'general.file_type' in metadata) {
+        metadata['general.file_type'] = FILE_TYPES[type]!;
+        metadataTypes['general.file_type'] = 'u32';
+      }
+    }
+    const w = createWriter(outFile, { format: 'gguf', plan, metadata, metadataTypes });
+    const progress = new Progress(names.length, 'quantize');
+    const rows: Row[] = [];
+    let sse = 0;
+    let count = 0;
+    try {
+      for (const [i, name] of names.entries()) {
+        const d = decisions.get(name)!;
+        const src = f.get(name);
+        let stored: Tensor | QuantizedTensor = src;
+        let storedName = src instanceof QuantizedTensor ? src.spec.type : src.dtype;
+        if (src instanceof Tensor && d.action === 'quantize') {
+          stored = await quantize(src, { scheme: 'ggml', type });
+          storedName = type;
+        } else if (src instanceof Tensor && d.action === 'f16') {
+          stored = src.to('f16');
+          storedName = 'f16';
+        }
+        await w.write(name, stored);
+        const numel = src.shape.reduce((a, b) => a * b, 1);
+        const bytes = stored instanceof QuantizedTensor ? stored.byteLength : stored.byteLength;
+        const row: Row = { name, shape: [...src.shape], stored: storedName, bitsPerWeight: numel ? (bytes * 8) / numel : 0, bytes };
+        if (stored !== src && src instanceof Tensor) {
+          const c = compare(src, stored instanceof QuantizedTensor ? dequantizeSync(stored) : stored);
+          row.rmse = c.rmse;
+          row.sqnrDb = c.sqnrDb;
+          sse += c.mse * numel;
+          count += numel;
+        }
+        if (d.note) row.note = d.note;
+        rows.push(row);
+        progress.update(i + 1, name);
+      }
+      await w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    } finally {
+      progress.done();
+    }
+    const params = rows.reduce((a, r) => a + r.shape.reduce((x, y) => x * y, 1), 0);
+    const bytesOut = rows.reduce((a, r) => a + r.bytes, 0);
+    const bytesIn = names.reduce((a, n) => a + f.info(n).byteLength, 0);
+    const totals = {
+      tensors: rows.length, quantized: rows.filter((r) => r.stored === type).length, parameters: params, bytesIn, bytesOut,
+      bitsPerWeight: params ? (bytesOut * 8) / params : 0, rmse: count ? Math.sqrt(sse / count) : 0, seconds: (Date.now() - started) / 1000,
+    };
+    if (values.json) {
+      io.out(`${JSON.stringify({ input, output: outFile, scheme: 'ggml', type, tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
+      return 0;
+    }
+    const fmt = (x: number | undefined, digits: number) => (x === undefined ? '-' : x === Infinity ? 'inf' : x.toPrecision(digits));
+    io.out(`${table([['name', 'stored', 'shape', 'bpw', 'size', 'rmse', 'SQNR dB', 'note'],
+      ...rows.map((r) => [r.name, r.stored, `[${r.shape.join(', ')}]`, r.bitsPerWeight.toFixed(2), formatBytes(r.bytes), fmt(r.rmse, 3), fmt(r.sqnrDb, 3), r.note ?? ''])],
+    [false, false, false, true, true, true, true, false])}\n\n`);
+    io.out(`${groupDigits(totals.quantized)} of ${groupDigits(totals.tensors)} tensors quantized to ${type}: ${formatBytes(bytesIn)} -> ${formatBytes(bytesOut)}, ` +
+      `${totals.bitsPerWeight.toFixed(2)} bits per weight, rmse ${fmt(totals.rmse, 3)} over the changed tensors, ${totals.seconds.toFixed(2)} s\n`);
+    io.out(`wrote ${outFile}\n`);
+    return 0;
+  } finally {
+    f.close();
+  }
+}
