@@ -119,7 +119,7 @@ export function dequantizeSync(q: QuantizedTensor, dtype: DType = 'f32'): Tensor
 }
 
 /** ggml types {@link quantize} supports (byte-identical to ggml's reference quantizers). */
-export const QUANTIZABLE_GGML_TYPES: readonly GgmlType[] = Object.freeze(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0']);
+export const QUANTIZABLE_GGML_TYPES: readonly GgmlType[] = Object.freeze(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']);
 
 /** Block sizes (elements) and block bytes of the ggml types weightsmith handles. */
 export const GGML_BLOCKS: Readonly<Partial<Record<GgmlType, { size: number; bytes: number }>>> = Object.freeze({

@@ -12,7 +12,7 @@ import { createWriter, PlanEntry } from '../writer';
 import { parseCommand, UsageError, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
-export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme ggml --type q8_0|q4_0|q4_1|q5_0|q5_1
+export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme ggml --type q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k
                           [--include RE] [--exclude RE] [--format gguf] [--io auto|mmap|pread] [--json]
 
 Quantizes the weights of <in> (safetensors file, index or folder, or a GGUF file) tensor by tensor, with
@@ -28,7 +28,8 @@ The report lists, per tensor: the stored type, bits per weight, size, rmse and S
 the totals; --json prints it as one JSON document. Other schemes (int, nf4, fp8) are not available yet.`;
 
 const DEFAULT_SKIP = /norm|embed|token_embd/i;
-const FILE_TYPES: Partial<Record<GgmlType, number>> = { q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9 };
+// llama_ftype of a file quantized to one type (the K types as their _S variants).
+const FILE_TYPES: Partial<Record<GgmlType, number>> = { q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9, q4_k: 14, q5_k: 16, q6_k: 18 };
 
 interface Row {
   name: string;

@@ -30,8 +30,9 @@ describe('round trips and error bounds', () => {
   const x = tensor(Float32Array.from({ length: n }, () => { s = (s * 1103515245 + 12345) >>> 0; return (s / 2 ** 32 - 0.5) * 4; }), [40, 256]);
   // One quantization step of the block scale (|x| < 2): symmetric types put the largest magnitude on the
   // negative extreme code, so the opposite extreme can be a full step off; the f16 scale adds a little.
-  const bounds: Record<string, number> = { q8_0: 2 / 127, q4_0: 2 / 8, q4_1: 4 / 15, q5_0: 2 / 16, q5_1: 4 / 31 };
-  for (const type of ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'] as const) {
+  // k-quants: 6-bit sub-block scales add up to half a step of the coarse scale on top.
+  const bounds: Record<string, number> = { q8_0: 2 / 127, q4_0: 2 / 8, q4_1: 4 / 15, q5_0: 2 / 16, q5_1: 4 / 31, q4_k: 4 / 15, q5_k: 4 / 31, q6_k: 2 / 32 };
+  for (const type of ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'] as const) {
     it(`${type}: dequantize(quantize(x)) stays within one step; identical for 1, 2 and 3 threads`, async () => {
       const outs: string[] = [];
       for (const threads of [1, 2, 3]) {
@@ -55,6 +56,10 @@ describe('round trips and error bounds', () => {
     const z = tensor(new Float32Array(64), [64]);
     for (const type of ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'] as const) {
       expect((dequantizeSync(quantizeSync(z, { scheme: 'ggml', type })).data as Float32Array).every((v) => v === 0)).toBe(true);
+    }
+    const z256 = tensor(new Float32Array(512), [2, 256]);
+    for (const type of ['q4_k', 'q5_k', 'q6_k'] as const) {
+      expect((dequantizeSync(quantizeSync(z256, { scheme: 'ggml', type })).data as Float32Array).every((v) => v === 0)).toBe(true);
     }
     expect(hex(quantizeSync(ramp.to('bf16'), { scheme: 'ggml', type: 'q8_0' }))).toBe(hex(quantizeSync(ramp, { scheme: 'ggml', type: 'q8_0' })));
   });
