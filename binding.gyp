@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: MIT
+# -ffp-contract=off: no fused multiply-add contraction anywhere (GCC contracts by default in C++, even with
+# -std=c++17), so every kernel rounds exactly as its reference and as ggml's C code.
 # CPU addon, built by node-gyp on `npm install` when no prebuild matches. CMakeLists.txt lists the same CPU
 # sources (test/unit/build-files.test.ts checks it) and adds CUDA when asked.
 {
@@ -15,12 +17,14 @@
         "native/core/gguf.cpp",
         "native/kernels/compare.cpp",
         "native/kernels/convert.cpp",
+        "native/kernels/ggml.cpp",
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/ref/ggml-dequant-ref.cpp",
         "native/kernels/ref/ggml-quant-ref.cpp",
         "native/kernels/cpu/convert-cpu.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
         "native/kernels/cpu/arch/x86/convert-avx512.cpp",
+        "native/kernels/cpu/arch/x86/ggml-quant-avx2.cpp",
         "native/binding/common.cpp",
         "native/binding/file.cpp",
         "native/binding/convert.cpp",
@@ -39,13 +43,13 @@
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++1y", "-std=gnu++17", "-std=gnu++20"],
-      "cflags": ["-O3", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "cflags": ["-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
-        "OTHER_CFLAGS": ["-O3", "-Wall", "-Wextra"]
+        "OTHER_CFLAGS": ["-O3", "-ffp-contract=off", "-Wall", "-Wextra"]
       },
       "msvs_settings": {
         "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] }

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   compare, dequantize, dequantizeSync, getThreads, QuantizedTensor, quantize, quantizeSync, setThreads, tensor,
 } from '../../lib/index';
+import { native } from '../../lib/native';
 
 const ramp = tensor(Float32Array.from({ length: 32 }, (_, j) => (j - 16) / 8), [1, 32]);
 const hex = (q: QuantizedTensor) => Buffer.from(q.parts.blocks.bytes()).toString('hex');
@@ -119,4 +120,46 @@ describe('compare()', () => {
     const results = [1, 2, 3].map((t) => { setThreads(t); return JSON.stringify(compare(a, b)); });
     expect(new Set(results).size).toBe(1);
   });
+});
+
+describe('optimized quantizers against the scalar reference', () => {
+  const TYPES: [string, number, number, number][] = [['q4_0', 2, 32, 18], ['q4_1', 3, 32, 20], ['q5_0', 6, 32, 22], ['q5_1', 7, 32, 24],
+    ['q8_0', 8, 32, 34], ['q4_k', 12, 256, 144], ['q5_k', 13, 256, 176], ['q6_k', 14, 256, 210]];
+  const tiers = (['baseline', 'avx2', 'avx512'] as const).slice(0, ['baseline', 'avx2', 'avx512'].indexOf(native.cpuInfo().simdSupported) + 1);
+  let s = 99;
+  const rnd = () => { s = (s * 1103515245 + 12345) >>> 0; return s / 2 ** 32; };
+  const families: Record<string, (i: number) => number> = {
+    random: () => rnd() - 0.5,
+    ties: (i) => ((i % 256) - 128) / 8,
+    outliers: (i) => (i % 37 === 0 ? 500 : 1) * (rnd() - 0.5),
+    zeros: (i) => (Math.floor(i / 32) % 3 === 0 ? 0 : rnd()),
+    signedTies: (i) => (i % 2 ? 1 : -1) * ((i % 32) < 2 ? 3 : rnd()),
+  };
+  for (const [name, id, block, bytes] of TYPES) {
+    it(`${name}: every tier equals the reference on 1, 7, 31, 33 and 257 blocks`, () => {
+      try {
+        for (const tier of tiers) {
+          native.setSimd(tier);
+          for (const blocks of [1, 7, 31, 33, 257]) {
+            for (const [fam, f] of Object.entries(families)) {
+              const n = blocks * block;
+              const x = Float32Array.from({ length: n }, (_, i) => f(i));
+              const want = new Uint8Array(blocks * bytes);
+              const got = new Uint8Array(blocks * bytes);
+              native.quantizeGgmlSync(x, id, want, n, true, 'ref');
+              native.quantizeGgmlSync(x, id, got, n, true, 'auto');
+              if (Buffer.compare(want, got) !== 0) expect(`${tier} ${fam} ${blocks} blocks`).toBe('byte-identical');
+              const y1 = new Float32Array(n);
+              const y2 = new Float32Array(n);
+              native.dequantizeGgmlSync(want, id, y1, n, 'ref');
+              native.dequantizeGgmlSync(want, id, y2, n, 'auto');
+              if (Buffer.compare(Buffer.from(y1.buffer), Buffer.from(y2.buffer)) !== 0) expect(`${tier} ${fam} dequantize`).toBe('bit-identical');
+            }
+          }
+        }
+      } finally {
+        native.setSimd('avx512');
+      }
+    });
+  }
 });

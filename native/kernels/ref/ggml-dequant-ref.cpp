@@ -4,11 +4,10 @@
 #include <cstring>
 #include <string>
 
-#include "weightsmith/checked.h"
 #include "weightsmith/float-bits.h"
 #include "weightsmith/ggml-quants.h"
 #include "weightsmith/ggml-types.h"
-#include "weightsmith/thread-pool.h"
+#include "../ggml-kernels.h"
 
 namespace ws {
 
@@ -153,59 +152,25 @@ void q6_k(const uint8_t* b, float* y) {
 
 using BlockFn = void (*)(const uint8_t*, float*);
 
-BlockFn block_fn(uint32_t type) {
-  switch (type) {
-    case 2: return q4_0;
-    case 3: return q4_1;
-    case 6: return q5_0;
-    case 7: return q5_1;
-    case 8: return q8_0;
-    case 12: return q4_k;
-    case 13: return q5_k;
-    case 14: return q6_k;
-    default: return nullptr;
-  }
-}
-
-Status check(uint32_t type, size_t n, BlockFn* fn, const GgmlTypeInfo** info) {
-  *info = ggml_type_info(type);
-  *fn = block_fn(type);
-  if (*info == nullptr || *fn == nullptr)
-    return Status(Code::kDtype, std::string("dequantization of ggml type ") + (*info ? (*info)->name : std::to_string(type)) +
-                                    " is not supported");
-  if (n % (*info)->block_size != 0)
-    return Status(Code::kShape, std::to_string(n) + " elements are not a whole number of " + (*info)->name + " blocks");
-  return Status::ok();
+template <BlockFn Fn, size_t kBlock, size_t kBytes>
+void blocks_of(const uint8_t* b, float* y, size_t nblocks) {
+  for (size_t i = 0; i < nblocks; ++i) Fn(b + i * kBytes, y + i * kBlock);
 }
 
 }  // namespace
 
-bool ggml_can_dequantize(uint32_t type) { return block_fn(type) != nullptr; }
-
-Status ggml_dequantize_ref(uint32_t type, const uint8_t* blocks, float* out, size_t n) {
-  BlockFn fn;
-  const GgmlTypeInfo* info;
-  WS_RETURN_IF_ERROR(check(type, n, &fn, &info));
-  const size_t nb = n / info->block_size;
-  for (size_t i = 0; i < nb; ++i) fn(blocks + i * info->type_size, out + i * info->block_size);
-  return Status::ok();
-}
-
-Status ggml_dequantize(uint32_t type, const uint8_t* blocks, float* out, size_t n, const std::atomic<bool>* cancel) {
-  BlockFn fn;
-  const GgmlTypeInfo* info;
-  WS_RETURN_IF_ERROR(check(type, n, &fn, &info));
-  const size_t nb = n / info->block_size;
-  constexpr size_t kBlocksPerChunk = 2048;
-  return parallel_for(
-      chunk_count(nb, kBlocksPerChunk),
-      [&](size_t c) {
-        const size_t lo = c * kBlocksPerChunk;
-        const size_t hi = lo + kBlocksPerChunk < nb ? lo + kBlocksPerChunk : nb;
-        for (size_t i = lo; i < hi; ++i) fn(blocks + i * info->type_size, out + i * info->block_size);
-        return Status::ok();
-      },
-      cancel);
+GgmlDequantFn ggml_dequant_ref_fn(uint32_t type) {
+  switch (type) {
+    case 2: return blocks_of<q4_0, 32, 18>;
+    case 3: return blocks_of<q4_1, 32, 20>;
+    case 6: return blocks_of<q5_0, 32, 22>;
+    case 7: return blocks_of<q5_1, 32, 24>;
+    case 8: return blocks_of<q8_0, 32, 34>;
+    case 12: return blocks_of<q4_k, 256, 144>;
+    case 13: return blocks_of<q5_k, 256, 176>;
+    case 14: return blocks_of<q6_k, 256, 210>;
+    default: return nullptr;
+  }
 }
 
 }  // namespace ws

@@ -10,7 +10,7 @@
 #include "weightsmith/float-bits.h"
 #include "weightsmith/ggml-quants.h"
 #include "weightsmith/ggml-types.h"
-#include "weightsmith/thread-pool.h"
+#include "../ggml-kernels.h"
 
 namespace ws {
 
@@ -412,59 +412,25 @@ void q6_k(const float* x, uint8_t* b) {
 
 using QuantFn = void (*)(const float*, uint8_t*);
 
-QuantFn quant_fn(uint32_t type) {
-  switch (type) {
-    case 2: return q4_0;
-    case 3: return q4_1;
-    case 6: return q5_0;
-    case 7: return q5_1;
-    case 8: return q8_0;
-    case 12: return q4_k;
-    case 13: return q5_k;
-    case 14: return q6_k;
-    default: return nullptr;
-  }
-}
-
-Status check(uint32_t type, size_t n, QuantFn* fn, const GgmlTypeInfo** info) {
-  *info = ggml_type_info(type);
-  *fn = quant_fn(type);
-  if (*info == nullptr || *fn == nullptr)
-    return Status(Code::kDtype, std::string("quantization to ggml type ") + (*info ? (*info)->name : std::to_string(type)) +
-                                    " is not supported");
-  if (n % (*info)->block_size != 0)
-    return Status(Code::kShape, std::to_string(n) + " values are not a whole number of " + (*info)->name + " blocks of " +
-                                    std::to_string((*info)->block_size));
-  return Status::ok();
+template <QuantFn Fn, size_t kBlock, size_t kBytes>
+void blocks_of(const float* x, uint8_t* b, size_t nblocks) {
+  for (size_t i = 0; i < nblocks; ++i) Fn(x + i * kBlock, b + i * kBytes);
 }
 
 }  // namespace
 
-bool ggml_can_quantize(uint32_t type) { return quant_fn(type) != nullptr; }
-
-Status ggml_quantize_ref(uint32_t type, const float* x, uint8_t* blocks, size_t n) {
-  QuantFn fn;
-  const GgmlTypeInfo* info;
-  WS_RETURN_IF_ERROR(check(type, n, &fn, &info));
-  for (size_t i = 0; i < n / info->block_size; ++i) fn(x + i * info->block_size, blocks + i * info->type_size);
-  return Status::ok();
-}
-
-Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, const std::atomic<bool>* cancel) {
-  QuantFn fn;
-  const GgmlTypeInfo* info;
-  WS_RETURN_IF_ERROR(check(type, n, &fn, &info));
-  const size_t nb = n / info->block_size;
-  constexpr size_t kBlocksPerChunk = 2048;
-  return parallel_for(
-      chunk_count(nb, kBlocksPerChunk),
-      [&](size_t c) {
-        const size_t lo = c * kBlocksPerChunk;
-        const size_t hi = lo + kBlocksPerChunk < nb ? lo + kBlocksPerChunk : nb;
-        for (size_t i = lo; i < hi; ++i) fn(x + i * info->block_size, blocks + i * info->type_size);
-        return Status::ok();
-      },
-      cancel);
+GgmlQuantFn ggml_quant_ref_fn(uint32_t type) {
+  switch (type) {
+    case 2: return blocks_of<q4_0, 32, 18>;
+    case 3: return blocks_of<q4_1, 32, 20>;
+    case 6: return blocks_of<q5_0, 32, 22>;
+    case 7: return blocks_of<q5_1, 32, 24>;
+    case 8: return blocks_of<q8_0, 32, 34>;
+    case 12: return blocks_of<q4_k, 256, 144>;
+    case 13: return blocks_of<q5_k, 256, 176>;
+    case 14: return blocks_of<q6_k, 256, 210>;
+    default: return nullptr;
+  }
 }
 
 }  // namespace ws
