@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Bindings for ggml block quantization and dequantization.
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -125,37 +126,9 @@ QuantArgs read_quant_args(const Napi::CallbackInfo& info) {
   return a;
 }
 
-// The index of the first non-finite value, scanned in fixed chunks on the pool; kNonFinite names it.
-Status check_finite(const float* x, size_t n, const std::atomic<bool>* cancel) {
-  constexpr size_t kChunk = 1 << 16;
-  const size_t chunks = chunk_count(n, kChunk);
-  std::vector<uint64_t> first(chunks, UINT64_MAX);
-  WS_RETURN_IF_ERROR(parallel_for(
-      chunks,
-      [&](size_t c) {
-        const size_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
-        for (size_t i = lo; i < hi; ++i) {
-          if (!std::isfinite(x[i])) {
-            first[c] = i;
-            break;
-          }
-        }
-        return Status::ok();
-      },
-      cancel));
-  for (uint64_t f : first) {
-    if (f != UINT64_MAX) {
-      Status s(Code::kNonFinite, "non-finite value at index " + std::to_string(f) + " (pass nonFinite: 'zero' or 'propagate' to allow)");
-      s.with("index", f);
-      return s;
-    }
-  }
-  return Status::ok();
-}
-
 Status run_quantize(const QuantArgs& a, const std::atomic<bool>* cancel, bool ref) {
-  if (a.check_finite) WS_RETURN_IF_ERROR(check_finite(a.x, a.n, cancel));
-  return ref ? ggml_quantize_ref(a.type, a.x, a.out.data, a.n) : ggml_quantize(a.type, a.x, a.out.data, a.n, cancel);
+  if (ref) return ggml_quantize_ref(a.type, a.x, a.out.data, a.n);  // the reference takes no finiteness check
+  return ggml_quantize(a.type, a.x, a.out.data, a.n, cancel, a.check_finite);
 }
 
 class QuantWorker : public Napi::AsyncWorker {

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 // ggml block quantization entry points: type checks, SIMD dispatch, fixed-chunk parallel execution.
+#include <cmath>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "ggml-kernels.h"
 #include "weightsmith/cpu.h"
@@ -47,20 +50,54 @@ Status ggml_quantize_ref(uint32_t type, const float* x, uint8_t* blocks, size_t 
   return Status::ok();
 }
 
-Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, const std::atomic<bool>* cancel) {
+// The index of the first non-finite value of x[0, n), or SIZE_MAX: a branch-free pass over the exponent bits
+// (it vectorizes), then a search only on a hit.
+static size_t first_non_finite(const float* x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, 4);
+    bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+  }
+  if (!bad) return SIZE_MAX;
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return SIZE_MAX;
+}
+
+Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, const std::atomic<bool>* cancel,
+                     bool check_finite) {
   const GgmlTypeInfo* info;
   WS_RETURN_IF_ERROR(check(type, n, true, &info));
   const GgmlQuantFn fn = best_quant(type);
   const size_t nb = n / info->block_size;
-  return parallel_for(
-      chunk_count(nb, kBlocksPerChunk),
+  const size_t chunks = chunk_count(nb, kBlocksPerChunk);
+  std::vector<size_t> bad(check_finite ? chunks : 0, SIZE_MAX);
+  WS_RETURN_IF_ERROR(parallel_for(
+      chunks,
       [&](size_t c) {
         const size_t lo = c * kBlocksPerChunk;
         const size_t len = nb - lo < kBlocksPerChunk ? nb - lo : kBlocksPerChunk;
-        fn(x + lo * info->block_size, blocks + lo * info->type_size, len);
+        const float* xs = x + lo * info->block_size;
+        if (check_finite) {
+          const size_t f = first_non_finite(xs, len * info->block_size);
+          if (f != SIZE_MAX) {
+            bad[c] = lo * info->block_size + f;
+            return Status::ok();
+          }
+        }
+        fn(xs, blocks + lo * info->type_size, len);
         return Status::ok();
       },
-      cancel);
+      cancel));
+  for (size_t i : bad) {
+    if (i != SIZE_MAX) {
+      Status s(Code::kNonFinite, "non-finite value at index " + std::to_string(i) + " (pass nonFinite: 'zero' or 'propagate' to allow)");
+      s.with("index", static_cast<uint64_t>(i));
+      return s;
+    }
+  }
+  return Status::ok();
 }
 
 Status ggml_dequantize_ref(uint32_t type, const uint8_t* blocks, float* out, size_t n) {

@@ -28,8 +28,10 @@ bool ggml_can_quantize(uint32_t type);
 // ggml's reference quantizer (no importance matrix). Single-threaded reference.
 Status ggml_quantize_ref(uint32_t type, const float* x, uint8_t* blocks, size_t n);
 
-// The same on the thread pool in fixed groups of blocks.
-Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, const std::atomic<bool>* cancel = nullptr);
+// The same on the thread pool in fixed groups of blocks. With check_finite, each group is scanned just before
+// it is quantized (while it is in cache) and a non-finite value gives kNonFinite naming the lowest index.
+Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, const std::atomic<bool>* cancel = nullptr,
+                     bool check_finite = false);
 
 // ggml's fp32 -> fp16 (round to nearest even; NaN -> 0x7E00 with the sign kept).
 uint16_t ggml_fp32_to_fp16(float f);
