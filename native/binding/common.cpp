@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <cmath>
+#include <new>
 
 namespace ws::binding {
 
@@ -105,5 +106,45 @@ std::shared_ptr<std::atomic<bool>> get_abort_flag(const Napi::Value& v) {
   if (!v.IsUndefined() && !v.IsNull()) throw_type(v.Env(), "The \"token\" argument must be an AbortToken");
   return std::make_shared<std::atomic<bool>>(false);
 }
+
+StatusWorker::StatusWorker(Napi::Env env, std::function<Status(const std::atomic<bool>*)> work,
+                           const std::vector<Napi::Value>& keep, std::vector<std::shared_ptr<MappedFile>> pins,
+                           std::shared_ptr<std::atomic<bool>> cancel)
+    : Napi::AsyncWorker(env),
+      work_(std::move(work)),
+      pins_(std::move(pins)),
+      cancel_(std::move(cancel)),
+      deferred_(Napi::Promise::Deferred::New(env)) {
+  for (const auto& v : keep)
+    if (v.IsObject()) keep_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+}
+
+Napi::Promise StatusWorker::Start(Napi::Env env, std::function<Status(const std::atomic<bool>*)> work,
+                                  const std::vector<Napi::Value>& keep, std::vector<std::shared_ptr<MappedFile>> pins,
+                                  std::shared_ptr<std::atomic<bool>> cancel) {
+  auto* w = new StatusWorker(env, std::move(work), keep, std::move(pins), std::move(cancel));
+  Napi::Promise p = w->deferred_.Promise();
+  w->Queue();
+  return p;
+}
+
+void StatusWorker::Execute() {
+  try {
+    status_ = work_(cancel_.get());
+  } catch (const std::bad_alloc&) {
+    status_ = Status(Code::kOutOfMemory, "out of memory in a native kernel");
+  } catch (...) {
+    status_ = Status(Code::kInternal, "unexpected exception in a native kernel");
+  }
+}
+
+void StatusWorker::OnOK() {
+  Napi::HandleScope scope(Env());
+  pins_.clear();
+  if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
+  else deferred_.Reject(status_to_error(Env(), status_));
+}
+
+void StatusWorker::OnError(const Napi::Error& e) { deferred_.Reject(e.Value()); }
 
 }  // namespace ws::binding

@@ -6,10 +6,13 @@
 #include <napi.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "weightsmith/dtype.h"
+#include "weightsmith/mapped-file.h"
 #include "weightsmith/status.h"
 
 namespace ws::binding {
@@ -59,5 +62,30 @@ bool has_tag(const Napi::Value& v, const napi_type_tag& tag);
 
 // The flag behind an optional AbortToken argument (null/undefined: a flag nobody sets).
 std::shared_ptr<std::atomic<bool>> get_abort_flag(const Napi::Value& v);
+
+// Runs `work` on a libuv thread and settles a promise with its Status: resolved with undefined, or rejected
+// with the error status_to_error builds. Until it settles it keeps the JS objects in `keep` alive (the buffers
+// the work reads and writes) and holds `pins` (the mappings behind them); `cancel` is the abort flag the
+// work polls. Exceptions in the work become ERR_INTERNAL / ERR_OUT_OF_MEMORY.
+class StatusWorker : public Napi::AsyncWorker {
+ public:
+  StatusWorker(Napi::Env env, std::function<Status(const std::atomic<bool>*)> work, const std::vector<Napi::Value>& keep,
+               std::vector<std::shared_ptr<MappedFile>> pins, std::shared_ptr<std::atomic<bool>> cancel);
+  // Queues the work and returns its promise.
+  static Napi::Promise Start(Napi::Env env, std::function<Status(const std::atomic<bool>*)> work,
+                             const std::vector<Napi::Value>& keep, std::vector<std::shared_ptr<MappedFile>> pins,
+                             std::shared_ptr<std::atomic<bool>> cancel);
+  void Execute() override;
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  std::function<Status(const std::atomic<bool>*)> work_;
+  std::vector<Napi::ObjectReference> keep_;
+  std::vector<std::shared_ptr<MappedFile>> pins_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  Napi::Promise::Deferred deferred_;
+  Status status_;
+};
 
 }  // namespace ws::binding

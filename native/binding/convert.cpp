@@ -38,41 +38,6 @@ ConvertArgs read_convert_args(const Napi::CallbackInfo& info) {
   return a;
 }
 
-class ConvertWorker : public Napi::AsyncWorker {
- public:
-  ConvertWorker(const Napi::CallbackInfo& info, ConvertArgs args)
-      : Napi::AsyncWorker(info.Env()), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
-    src_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-    dst_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
-    pins_ = pin_owners(info[5]);
-    cancel_ = get_abort_flag(info[6]);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      status_ = convert_parallel(args_.src.data, args_.sdt, args_.dst.data, args_.ddt, args_.n, cancel_.get());
-    } catch (...) {
-      status_ = Status(Code::kInternal, "unexpected exception in convert");
-    }
-  }
-  void OnOK() override {
-    Napi::HandleScope scope(Env());
-    pins_.clear();
-    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(status_to_error(Env(), status_));
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  ConvertArgs args_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference src_ref_;
-  Napi::ObjectReference dst_ref_;
-  std::vector<std::shared_ptr<MappedFile>> pins_;
-  std::shared_ptr<std::atomic<bool>> cancel_;
-  Status status_;
-};
-
 }  // namespace
 
 // convert(src, srcDtype, dst, dstDtype, n, backend?) on the calling thread's pool job.
@@ -89,10 +54,10 @@ Napi::Value ConvertSync(const Napi::CallbackInfo& info) {
 // convertAsync(src, srcDtype, dst, dstDtype, n, owners, abortToken) -> Promise<void>
 Napi::Value ConvertAsync(const Napi::CallbackInfo& info) {
   ConvertArgs a = read_convert_args(info);
-  auto* w = new ConvertWorker(info, a);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return StatusWorker::Start(
+      info.Env(),
+      [a](const std::atomic<bool>* cancel) { return convert_parallel(a.src.data, a.sdt, a.dst.data, a.ddt, a.n, cancel); },
+      {info[0], info[2]}, pin_owners(info[5]), get_abort_flag(info[6]));
 }
 
 // Exhaustive check helper: compares the dispatched (optimized) conversion of f32 bit patterns [start, end)

@@ -40,41 +40,6 @@ DequantArgs read_args(const Napi::CallbackInfo& info) {
   return a;
 }
 
-class DequantWorker : public Napi::AsyncWorker {
- public:
-  DequantWorker(const Napi::CallbackInfo& info, DequantArgs args)
-      : Napi::AsyncWorker(info.Env()), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
-    blocks_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-    out_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
-    pins_ = pin_owners(info[4]);
-    cancel_ = get_abort_flag(info[5]);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      status_ = ggml_dequantize(args_.type, args_.blocks.data, reinterpret_cast<float*>(args_.out.data), args_.n, cancel_.get());
-    } catch (...) {
-      status_ = Status(Code::kInternal, "unexpected exception in dequantize");
-    }
-  }
-  void OnOK() override {
-    Napi::HandleScope scope(Env());
-    pins_.clear();
-    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(status_to_error(Env(), status_));
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  DequantArgs args_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference blocks_ref_;
-  Napi::ObjectReference out_ref_;
-  std::vector<std::shared_ptr<MappedFile>> pins_;
-  std::shared_ptr<std::atomic<bool>> cancel_;
-  Status status_;
-};
-
 }  // namespace
 
 // dequantizeGgmlSync(blocks, type, out, n, backend?: 'ref' | 'auto')
@@ -90,10 +55,12 @@ Napi::Value DequantizeGgmlSync(const Napi::CallbackInfo& info) {
 // dequantizeGgml(blocks, type, out, n, owners, token) -> Promise<void>
 Napi::Value DequantizeGgml(const Napi::CallbackInfo& info) {
   DequantArgs a = read_args(info);
-  auto* w = new DequantWorker(info, a);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return StatusWorker::Start(
+      info.Env(),
+      [a](const std::atomic<bool>* cancel) {
+        return ggml_dequantize(a.type, a.blocks.data, reinterpret_cast<float*>(a.out.data), a.n, cancel);
+      },
+      {info[0], info[2]}, pin_owners(info[4]), get_abort_flag(info[5]));
 }
 
 namespace {
@@ -131,41 +98,6 @@ Status run_quantize(const QuantArgs& a, const std::atomic<bool>* cancel, bool re
   return ggml_quantize(a.type, a.x, a.out.data, a.n, cancel, a.check_finite);
 }
 
-class QuantWorker : public Napi::AsyncWorker {
- public:
-  QuantWorker(const Napi::CallbackInfo& info, QuantArgs args)
-      : Napi::AsyncWorker(info.Env()), args_(args), deferred_(Napi::Promise::Deferred::New(info.Env())) {
-    x_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-    out_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
-    pins_ = pin_owners(info[5]);
-    cancel_ = get_abort_flag(info[6]);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      status_ = run_quantize(args_, cancel_.get(), false);
-    } catch (...) {
-      status_ = Status(Code::kInternal, "unexpected exception in quantize");
-    }
-  }
-  void OnOK() override {
-    Napi::HandleScope scope(Env());
-    pins_.clear();
-    if (status_.is_ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(status_to_error(Env(), status_));
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  QuantArgs args_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference x_ref_;
-  Napi::ObjectReference out_ref_;
-  std::vector<std::shared_ptr<MappedFile>> pins_;
-  std::shared_ptr<std::atomic<bool>> cancel_;
-  Status status_;
-};
-
 }  // namespace
 
 // quantizeGgmlSync(x, type, out, n, checkFinite, backend?: 'ref' | 'auto')
@@ -180,10 +112,9 @@ Napi::Value QuantizeGgmlSync(const Napi::CallbackInfo& info) {
 // quantizeGgml(x, type, out, n, checkFinite, owners, token) -> Promise<void>
 Napi::Value QuantizeGgml(const Napi::CallbackInfo& info) {
   QuantArgs a = read_quant_args(info);
-  auto* w = new QuantWorker(info, a);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return StatusWorker::Start(
+      info.Env(), [a](const std::atomic<bool>* cancel) { return run_quantize(a, cancel, false); }, {info[0], info[2]},
+      pin_owners(info[5]), get_abort_flag(info[6]));
 }
 
 // compareF32(a, b) -> { sse, maxAbs, aa, bb, ab, n }: f64 sums over two Float32Arrays of equal length.
