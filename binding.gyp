@@ -17,6 +17,7 @@
         "native/core/gguf.cpp",
         "native/kernels/compare.cpp",
         "native/kernels/convert.cpp",
+        "native/kernels/fp8-quant.cpp",
         "native/kernels/ggml.cpp",
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/ref/ggml-dequant-ref.cpp",

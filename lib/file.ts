@@ -165,7 +165,7 @@ export class WeightFile {
   getTensor(name: string): Tensor {
     const t = this.get(name);
     if (t instanceof QuantizedTensor)
-      throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${t.spec.type}-quantized: use get() for its QuantizedTensor`, { path: this.path, tensor: name });
+      throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${String(t)}: use get() for its QuantizedTensor`, { path: this.path, tensor: name });
     return t;
   }
 

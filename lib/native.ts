@@ -80,6 +80,10 @@ export interface NativeAddon {
   memcpyParallel(dst: Buf, src: Buf): void;
   quantizeGgmlSync(x: Float32Array, type: number, out: Uint8Array, n: number, checkFinite: boolean, backend?: 'ref' | 'auto'): void;
   quantizeGgml(x: Float32Array, type: number, out: Uint8Array, n: number, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  quantizeFp8Sync(x: Buf, weightDtype: string, out: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number,
+    blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean): void;
+  quantizeFp8(x: Buf, weightDtype: string, out: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number,
+    blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean): Promise<void>;
   compareF32(a: Float32Array, b: Float32Array): { sse: number; maxAbs: number; aa: number; bb: number; ab: number; n: number };
   dequantizeGgmlSync(blocks: Buf, type: number, out: Float32Array, n: number, backend?: 'ref' | 'auto'): void;
   dequantizeGgml(blocks: Buf, type: number, out: Float32Array, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;

@@ -3,10 +3,10 @@
  * Quantized tensors: a spec, the logical shape, and the stored parts.
  * @module
  */
-import { DType } from './dtype';
+import { DType, dtypeInfo } from './dtype';
 import { invalidArgType, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { native, withAbort } from './native';
-import { checkConvertible, ownersOf, Tensor, withPinned, zeros } from './tensor';
+import { checkConvertible, ownersOf, Tensor, tensor, withPinned, zeros } from './tensor';
 import { checkOptions, checkSignal } from './validate';
 
 /** ggml block types weightsmith reads from GGUF (ids of ggml's `ggml_type`). */
@@ -35,8 +35,22 @@ export interface GgmlSpec {
   type: GgmlType;
 }
 
-/** A quantization spec. Only ggml block types exist so far. */
-export type QuantSpec = GgmlSpec;
+/**
+ * FP8 with compressed-tensors' symmetric math: per group, scale = absmax / fp8 max (448 for e4m3, 57344 for
+ * e5m2) in the weight's dtype (0 becomes that dtype's epsilon); codes = fp8(clamp(x / scale)).
+ * Parts: `weight` (fp8 codes, the tensor's shape) and `weight_scale` (the weight's dtype): `[1]` per tensor,
+ * `[rows, 1]` per channel (rows = the first dimension), `[ceil(rows/128), ceil(cols/128)]` per 128x128 block.
+ */
+export interface Fp8Spec {
+  scheme: 'fp8';
+  /** Default `'e4m3'`. */
+  format?: 'e4m3' | 'e5m2';
+  /** Default `'tensor'`. */
+  granularity?: 'tensor' | 'channel' | 'block';
+}
+
+/** A quantization spec: ggml block types or FP8. */
+export type QuantSpec = GgmlSpec | Fp8Spec;
 
 /**
  * A quantized tensor: `shape` is the logical (dequantized) shape in PyTorch order; `parts` holds the stored
@@ -69,7 +83,8 @@ export class QuantizedTensor {
 
   /** A short description, e.g. `QuantizedTensor<ggml q4_0>[512, 64]`. */
   toString(): string {
-    return `QuantizedTensor<${this.spec.scheme} ${this.spec.type}>[${this.shape.join(', ')}]`;
+    const kind = this.spec.scheme === 'ggml' ? this.spec.type : `${this.spec.format ?? 'e4m3'} ${this.spec.granularity ?? 'tensor'}`;
+    return `QuantizedTensor<${this.spec.scheme} ${kind}>[${this.shape.join(', ')}]`;
   }
 }
 
@@ -78,7 +93,7 @@ export const DEQUANTIZABLE_GGML_TYPES: readonly GgmlType[] = Object.freeze(['q4_
 
 function checkQuantized(q: unknown, dtype: unknown): asserts q is QuantizedTensor {
   if (!(q instanceof QuantizedTensor)) throw invalidArgType('The "q" argument must be a QuantizedTensor');
-  if (!DEQUANTIZABLE_GGML_TYPES.includes(q.spec.type))
+  if (q.spec.scheme === 'ggml' && !DEQUANTIZABLE_GGML_TYPES.includes(q.spec.type))
     throw new WeightsmithError('ERR_DTYPE', `dequantization of ${q.spec.scheme} ${q.spec.type} is not supported (supported: ${DEQUANTIZABLE_GGML_TYPES.join(', ')})`);
   checkConvertible(zeros([0], 'f32'), dtype);
 }
@@ -101,11 +116,13 @@ export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: D
     const signal = checkSignal(opts.signal);
     checkQuantized(q, dtype);
     throwIfAborted(signal);
+    if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
+    const spec = q.spec;
     const blocks = q.parts.blocks;
     const out = zeros(q.shape, 'f32');
     const owners = ownersOf(blocks);
     await withPinned(owners.length ? [out] : [blocks, out], () => withAbort(signal, (token) =>
-      native.dequantizeGgml(blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel, owners, token)));
+      native.dequantizeGgml(blocks.bytes(), GGML_TYPES[spec.type], out.data as Float32Array, q.numel, owners, token)));
     return dtype === 'f32' ? out : out.to(dtype);
   })(), caller);
 }
@@ -113,6 +130,7 @@ export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: D
 /** Synchronous twin of {@link dequantize}. */
 export function dequantizeSync(q: QuantizedTensor, dtype: DType = 'f32'): Tensor {
   checkQuantized(q, dtype);
+  if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
   const out = zeros(q.shape, 'f32');
   native.dequantizeGgmlSync(q.parts.blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel);
   return dtype === 'f32' ? out : out.to(dtype);
@@ -144,18 +162,23 @@ interface Prepared {
   source: Tensor;
 }
 
+function checkNonFinite(v: unknown): 'error' | 'zero' | 'propagate' {
+  const nonFinite = v ?? 'error';
+  if (nonFinite !== 'error' && nonFinite !== 'zero' && nonFinite !== 'propagate')
+    throw invalidArgType(`The "options.nonFinite" argument must be 'error', 'zero' or 'propagate'`);
+  return nonFinite;
+}
+
 function prepareQuantize(t: unknown, spec: unknown, options: unknown, keys: string[]): Prepared & { signal?: AbortSignal } {
   if (!(t instanceof Tensor)) throw invalidArgType('The "t" argument must be a Tensor');
   if (typeof spec !== 'object' || spec === null) throw invalidArgType('The "spec" argument must be an object');
   const sp = checkOptions<GgmlSpec>(spec, 'spec', ['scheme', 'type']);
-  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml')`);
+  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml', 'fp8')`);
   const type = sp.type as GgmlType;
   if (!QUANTIZABLE_GGML_TYPES.includes(type))
     throw new WeightsmithError('ERR_CONFIG', `ggml type '${String(sp.type)}' cannot be quantized to (supported: ${QUANTIZABLE_GGML_TYPES.join(', ')})`);
   const opts = checkOptions<QuantizeOptions>(options, 'options', keys);
-  const nonFinite = opts.nonFinite ?? 'error';
-  if (!['error', 'zero', 'propagate'].includes(nonFinite))
-    throw invalidArgType(`The "options.nonFinite" argument must be 'error', 'zero' or 'propagate'`);
+  const nonFinite = checkNonFinite(opts.nonFinite);
   const signal = keys.includes('signal') ? checkSignal(opts.signal) : undefined;
   const block = GGML_BLOCKS[type]!;
   const row = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
@@ -180,6 +203,16 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
   const caller: { stack?: string } = {};
   Error.captureStackTrace(caller, quantize);
   return withCallerStack((async () => {
+    if ((spec as { scheme?: unknown })?.scheme === 'fp8' && t instanceof Tensor) {
+      const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
+      const signal = checkSignal(opts.signal);
+      const f = prepareFp8(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+      throwIfAborted(signal);
+      const owners = ownersOf(f.x);
+      await withPinned([f.x, f.out], () => withAbort(signal, (token) => native.quantizeFp8(f.x.bytes(), f.x.dtype, f.out.data as Uint8Array,
+        f.scales, f.rows, f.cols, f.br, f.bc, f.fp8, owners, token, f.checkFinite)));
+      return finishFp8(t, f);
+    }
     const p = prepareQuantize(t, spec, options, ['signal', 'nonFinite']);
     throwIfAborted(p.signal);
     const n = p.x.length;
@@ -191,7 +224,93 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
 
 /** Synchronous twin of {@link quantize}. */
 export function quantizeSync(t: Tensor, spec: QuantSpec, options?: Omit<QuantizeOptions, 'signal'>): QuantizedTensor {
+  if ((spec as { scheme?: unknown })?.scheme === 'fp8' && t instanceof Tensor) {
+    const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
+    const f = prepareFp8(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+    native.quantizeFp8Sync(f.x.bytes(), f.x.dtype, f.out.data as Uint8Array, f.scales, f.rows, f.cols, f.br, f.bc, f.fp8, [], null, f.checkFinite);
+    return finishFp8(t, f);
+  }
   const p = prepareQuantize(t, spec, options, ['nonFinite']);
   native.quantizeGgmlSync(p.x, GGML_TYPES[p.type], p.out.data as Uint8Array, p.x.length, p.checkFinite);
   return new QuantizedTensor({ scheme: 'ggml', type: p.type }, t.shape, { blocks: p.out });
+}
+
+const FP8_BLOCK = 128;
+
+/** Rows x cols of the 2-D view FP8 scales are laid over: the first dimension against the rest. */
+function fp8Layout(shape: readonly number[]): { rows: number; cols: number } {
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (shape.length < 2) return { rows: 1, cols: numel };
+  return { rows: shape[0], cols: shape[0] ? numel / shape[0] : 0 };
+}
+
+function fp8Groups(spec: Fp8Spec, rows: number, cols: number): { br: number; bc: number; scaleShape: number[] } {
+  const g = spec.granularity ?? 'tensor';
+  if (g === 'channel') return { br: 1, bc: 0, scaleShape: [rows, 1] };
+  if (g === 'block') return { br: FP8_BLOCK, bc: FP8_BLOCK, scaleShape: [Math.ceil(rows / FP8_BLOCK), Math.ceil(cols / FP8_BLOCK)] };
+  return { br: 0, bc: 0, scaleShape: [1] };
+}
+
+interface Fp8Prepared {
+  x: Tensor;
+  spec: Fp8Spec;
+  fp8: DType;
+  rows: number;
+  cols: number;
+  br: number;
+  bc: number;
+  out: Tensor;
+  scales: Float32Array;
+  scaleShape: number[];
+  checkFinite: boolean;
+}
+
+function prepareFp8(t: Tensor, sp: Record<string, unknown>, nonFinite: string): Fp8Prepared {
+  const spec = checkOptions<Fp8Spec>(sp, 'spec', ['scheme', 'format', 'granularity']) as Fp8Spec;
+  const format = spec.format ?? 'e4m3';
+  if (format !== 'e4m3' && format !== 'e5m2') throw new WeightsmithError('ERR_CONFIG', `fp8 format must be 'e4m3' or 'e5m2', not '${String(format)}'`);
+  const granularity = spec.granularity ?? 'tensor';
+  if (!['tensor', 'channel', 'block'].includes(granularity))
+    throw new WeightsmithError('ERR_CONFIG', `fp8 granularity must be 'tensor', 'channel' or 'block', not '${String(granularity)}'`);
+  if (granularity !== 'tensor' && t.shape.length < 2)
+    throw new WeightsmithError('ERR_SHAPE', `fp8 '${granularity}' scales need a tensor of 2 or more dimensions`);
+  let x = t;
+  if (!['f32', 'f16', 'bf16'].includes(t.dtype)) {
+    if (!dtypeInfo(t.dtype)?.float) throw new WeightsmithError('ERR_DTYPE', `cannot quantize ${t.dtype} to fp8`);
+    x = t.to('f32');
+  }
+  if (nonFinite === 'zero') {
+    const f = x.to('f32');
+    x = tensor(Float32Array.from(f.data as Float32Array, (v) => (Number.isFinite(v) ? v : 0)), f.shape).to(x.dtype);
+  }
+  const { rows, cols } = fp8Layout(t.shape);
+  const { br, bc, scaleShape } = fp8Groups({ scheme: 'fp8', format, granularity }, rows, cols);
+  const fp8: DType = format === 'e4m3' ? 'f8_e4m3' : 'f8_e5m2';
+  return {
+    x, spec: { scheme: 'fp8', format, granularity }, fp8, rows, cols, br, bc, out: zeros(t.shape, fp8),
+    scales: new Float32Array(scaleShape.reduce((a, b) => a * b, 1)), scaleShape, checkFinite: nonFinite === 'error',
+  };
+}
+
+function finishFp8(t: Tensor, p: Fp8Prepared): QuantizedTensor {
+  const scale = tensor(p.scales, p.scaleShape).to(p.x.dtype);  // exact: every scale is representable there
+  return new QuantizedTensor(p.spec, t.shape, { weight: p.out, weight_scale: scale });
+}
+
+function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
+  const spec = q.spec as Fp8Spec;
+  const codes = q.parts.weight.to('f32').data as Float32Array;
+  const scales = q.parts.weight_scale.to('f32').data as Float32Array;
+  const { rows, cols } = fp8Layout(q.shape);
+  const { br, bc } = fp8Groups(spec, rows, cols);
+  const gr = br || rows || 1;
+  const gc = bc || cols || 1;
+  const ncg = Math.ceil(cols / gc);
+  const out = new Float32Array(codes.length);
+  for (let r = 0; r < rows; r++) {
+    const srow = Math.floor(r / gr) * ncg;
+    for (let c = 0; c < cols; c++) out[r * cols + c] = Math.fround(codes[r * cols + c] * scales[srow + Math.floor(c / gc)]);
+  }
+  const f = tensor(out, q.shape);
+  return dtype === 'f32' ? f : f.to(dtype);
 }

@@ -218,6 +218,7 @@ export class WeightWriter {
   #checkTensor(name: string, t: unknown): Uint8Array {
     const pl = this.#byName.get(name);
     if (t instanceof QuantizedTensor) {
+      if (t.spec.scheme !== 'ggml') throw fp8NotStorable(name);
       if (pl && pl.ggmlType !== t.spec.type)
         throw new WeightsmithError('ERR_DTYPE', `tensor '${name}' is ${t.spec.type}-quantized but the plan says ${pl.ggmlType ?? pl.dtype}`, { tensor: name });
       if (pl && (t.shape.length !== pl.shape.length || t.shape.some((d, i) => d !== pl.shape[i])))
@@ -430,6 +431,11 @@ export function createWriter(p: string, options: WriterOptions): WeightWriter {
 
 const SAVE_CHUNK = 64 << 20;
 
+/** FP8 QuantizedTensors are saved through their parts until the compressed-tensors layout lands. */
+function fp8NotStorable(name: string): WeightsmithError {
+  return new WeightsmithError('ERR_CONFIG', `tensor '${name}': save an fp8 QuantizedTensor through its parts (e.g. '${name}' = parts.weight, '${name}_scale' = parts.weight_scale)`, { tensor: name });
+}
+
 function planOf(tensors: unknown): { plan: PlanEntry[]; values: [string, Tensor | QuantizedTensor][] } {
   checkObject(tensors, 'tensors');
   const values = Object.entries(tensors) as [string, unknown][];
@@ -437,9 +443,11 @@ function planOf(tensors: unknown): { plan: PlanEntry[]; values: [string, Tensor 
     if (!(t instanceof Tensor) && !(t instanceof QuantizedTensor)) throw invalidArgType(`The "tensors.${name}" value must be a Tensor or QuantizedTensor`);
   }
   const typed = values as [string, Tensor | QuantizedTensor][];
-  const plan = typed.map(([name, t]): PlanEntry => (t instanceof QuantizedTensor
-    ? { name, ggmlType: t.spec.type, shape: t.shape }
-    : { name, dtype: t.dtype, shape: t.shape }));
+  const plan = typed.map(([name, t]): PlanEntry => {
+    if (!(t instanceof QuantizedTensor)) return { name, dtype: t.dtype, shape: t.shape };
+    if (t.spec.scheme !== 'ggml') throw fp8NotStorable(name);
+    return { name, ggmlType: t.spec.type, shape: t.shape };
+  });
   return { plan, values: typed };
 }
 

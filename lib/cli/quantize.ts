@@ -121,7 +121,7 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
         const d = decisions.get(name)!;
         const src = f.get(name);
         let stored: Tensor | QuantizedTensor = src;
-        let storedName = src instanceof QuantizedTensor ? src.spec.type : src.dtype;
+        let storedName: string = src instanceof QuantizedTensor ? (src.spec.scheme === 'ggml' ? src.spec.type : 'fp8') : src.dtype;
         if (src instanceof Tensor && d.action === 'quantize') {
           stored = await quantize(src, { scheme: 'ggml', type });
           storedName = type;

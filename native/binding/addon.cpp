@@ -20,6 +20,8 @@ Napi::Value DequantizeGgml(const Napi::CallbackInfo& info);
 Napi::Value QuantizeGgmlSync(const Napi::CallbackInfo& info);
 Napi::Value QuantizeGgml(const Napi::CallbackInfo& info);
 Napi::Value CompareF32(const Napi::CallbackInfo& info);
+Napi::Value QuantizeFp8(const Napi::CallbackInfo& info);
+Napi::Value QuantizeFp8Sync(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -110,6 +112,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizeGgmlSync", Napi::Function::New<QuantizeGgmlSync>(env, "quantizeGgmlSync"));
   exports.Set("quantizeGgml", Napi::Function::New<QuantizeGgml>(env, "quantizeGgml"));
   exports.Set("compareF32", Napi::Function::New<CompareF32>(env, "compareF32"));
+  exports.Set("quantizeFp8", Napi::Function::New<QuantizeFp8>(env, "quantizeFp8"));
+  exports.Set("quantizeFp8Sync", Napi::Function::New<QuantizeFp8Sync>(env, "quantizeFp8Sync"));
   return exports;
 }
 

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "file.h"
 #include "weightsmith/compare.h"
+#include "weightsmith/fp8-quant.h"
 #include "weightsmith/ggml-quants.h"
 #include "weightsmith/ggml-types.h"
 #include "weightsmith/thread-pool.h"
@@ -115,6 +116,62 @@ Napi::Value QuantizeGgml(const Napi::CallbackInfo& info) {
   return StatusWorker::Start(
       info.Env(), [a](const std::atomic<bool>* cancel) { return run_quantize(a, cancel, false); }, {info[0], info[2]},
       pin_owners(info[5]), get_abort_flag(info[6]));
+}
+
+namespace {
+
+struct Fp8Args {
+  Fp8QuantSpec spec;
+  Bytes x, out, scales;
+};
+
+// (x, weightDtype, out Uint8Array, scales Float32Array, rows, cols, blockRows, blockCols, fp8Dtype, owners,
+//  token, checkFinite); blockRows/blockCols 0 = the whole dimension.
+Fp8Args read_fp8_args(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Fp8Args a;
+  a.x = get_bytes(info[0], "x");
+  a.spec.weight_dtype = get_dtype(info[1], "weightDtype");
+  a.out = get_bytes(info[2], "out");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_type(env, "The \"scales\" argument must be a Float32Array");
+  a.scales = get_bytes(info[3], "scales");
+  a.spec.rows = get_size(info[4], "rows");
+  a.spec.cols = get_size(info[5], "cols");
+  a.spec.block_rows = get_size(info[6], "blockRows");
+  a.spec.block_cols = get_size(info[7], "blockCols");
+  a.spec.fp8 = get_dtype(info[8], "fp8Dtype");
+  a.spec.check_finite = !info[11].IsBoolean() || info[11].As<Napi::Boolean>().Value();
+  const size_t n = a.spec.rows * a.spec.cols;
+  const size_t esize = dtype_size(a.spec.weight_dtype);
+  const size_t br = a.spec.block_rows ? a.spec.block_rows : a.spec.rows;
+  const size_t bc = a.spec.block_cols ? a.spec.block_cols : a.spec.cols;
+  const size_t groups = br && bc ? ((a.spec.rows + br - 1) / br) * ((a.spec.cols + bc - 1) / bc) : 0;
+  if (esize == 0 || a.x.length < n * esize) throw_range(env, "The \"x\" buffer is smaller than rows x cols");
+  if (a.out.length < n) throw_range(env, "The \"out\" buffer is smaller than rows x cols");
+  if (a.scales.length < groups * 4) throw_range(env, "The \"scales\" buffer is smaller than the number of groups");
+  return a;
+}
+
+}  // namespace
+
+// quantizeFp8Sync(...same arguments...)
+Napi::Value QuantizeFp8Sync(const Napi::CallbackInfo& info) {
+  Fp8Args a = read_fp8_args(info);
+  Status s = fp8_quantize(a.spec, a.x.data, a.out.data, reinterpret_cast<float*>(a.scales.data));
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+// quantizeFp8(...) -> Promise<void>
+Napi::Value QuantizeFp8(const Napi::CallbackInfo& info) {
+  Fp8Args a = read_fp8_args(info);
+  return StatusWorker::Start(
+      info.Env(),
+      [a](const std::atomic<bool>* cancel) {
+        return fp8_quantize(a.spec, a.x.data, a.out.data, reinterpret_cast<float*>(a.scales.data), cancel);
+      },
+      {info[0], info[2], info[3]}, pin_owners(info[9]), get_abort_flag(info[10]));
 }
 
 // compareF32(a, b) -> { sse, maxAbs, aa, bb, ab, n }: f64 sums over two Float32Arrays of equal length.
