@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "weightsmith/convert.h"
 #include "weightsmith/float-bits.h"
 #include "weightsmith/thread-pool.h"
 
@@ -13,15 +14,57 @@ namespace ws {
 
 namespace {
 
-inline float load(DType d, const uint8_t* p, size_t i) {
-  if (d == DType::kF32) {
+template <DType D>
+inline float load_t(const uint8_t* p, size_t i) {
+  if constexpr (D == DType::kF32) {
     float v;
     std::memcpy(&v, p + 4 * i, 4);
     return v;
+  } else {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    return f32_from_bits(D == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
   }
-  uint16_t h;
-  std::memcpy(&h, p + 2 * i, 2);
-  return f32_from_bits(d == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
+}
+
+template <DType D>
+inline float in_dtype_t(float v) {
+  if constexpr (D == DType::kBF16) return f32_from_bits(bf16_to_f32(f32_to_bf16(f32_bits(v))));
+  else if constexpr (D == DType::kF16) return f32_from_bits(f16_to_f32(f32_to_f16(f32_bits(v))));
+  else return v;
+}
+
+// Row-segment kernels, specialized per weight dtype so the loops vectorize.
+template <DType D>
+void amax_segment(const uint8_t* x, size_t base, size_t len, float* am, size_t bc, size_t* bad) {
+  for (size_t c0 = 0, g = 0; c0 < len; c0 += bc, ++g) {
+    const size_t n = len - c0 < bc ? len - c0 : bc;
+    float m = am[g];
+    uint32_t nonfinite = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const float a = std::fabs(load_t<D>(x, base + c0 + k));
+      nonfinite |= static_cast<uint32_t>(f32_bits(a) >= 0x7f800000u);
+      m = a > m ? a : m;  // NaN never wins; branch-free so the loop vectorizes
+    }
+    am[g] = m;
+    if (nonfinite && *bad == SIZE_MAX) {
+      for (size_t k = 0; k < n; ++k) {
+        if (!std::isfinite(load_t<D>(x, base + c0 + k))) {
+          *bad = base + c0 + k;
+          break;
+        }
+      }
+    }
+  }
+}
+
+template <DType D>
+void scale_segment(const uint8_t* x, size_t base, size_t len, float sc, float fmax, float* tmp) {
+  for (size_t k = 0; k < len; ++k) {
+    float q = in_dtype_t<D>(load_t<D>(x, base + k) / sc);
+    q = q < -fmax ? -fmax : (q > fmax ? fmax : q);  // clamp (NaN passes through)
+    tmp[k] = q;
+  }
 }
 
 // An f32 result rounded to the weight dtype, as a torch op on an f16/bf16 tensor computes it.
@@ -44,28 +87,30 @@ Status fp8_quantize(const Fp8QuantSpec& spec, const void* xv, uint8_t* out, floa
     return Status(Code::kDtype, "fp8 quantization takes f32, f16 or bf16 weights");
   if (spec.fp8 != DType::kF8E4M3 && spec.fp8 != DType::kF8E5M2) return Status(Code::kDtype, "fp8 format must be e4m3 or e5m2");
   const float fmax = spec.fp8 == DType::kF8E4M3 ? 448.0f : 57344.0f;
-  const size_t br = spec.block_rows ? spec.block_rows : spec.rows;
-  const size_t bc = spec.block_cols ? spec.block_cols : spec.cols;
-  if (br == 0 || bc == 0) return Status::ok();
-  const size_t gr = (spec.rows + br - 1) / br, gc = (spec.cols + bc - 1) / bc;
-  // Pass 1: absmax per group, one chunk of group-rows at a time.
-  std::vector<size_t> bad(gr, SIZE_MAX);
+  const size_t rows = spec.rows, cols = spec.cols;
+  const size_t br = spec.block_rows ? spec.block_rows : rows;
+  const size_t bc = spec.block_cols ? spec.block_cols : cols;
+  if (br == 0 || bc == 0 || rows == 0 || cols == 0) return Status::ok();
+  const size_t gr = (rows + br - 1) / br, gc = (cols + bc - 1) / bc;
+  constexpr size_t kRowsPerChunk = 64;
+  const size_t chunks = chunk_count(rows, kRowsPerChunk);
+
+  // Pass 1: absmax per group. Each fixed chunk of rows keeps its own maxima for the group rows it touches;
+  // max is exact and order-free, so combining them gives the same result for any thread count.
+  std::vector<std::vector<float>> part(chunks);
+  std::vector<size_t> bad(chunks, SIZE_MAX);
   WS_RETURN_IF_ERROR(parallel_for(
-      gr,
-      [&](size_t g) {
-        std::vector<float> amax(gc, 0.0f);
-        const size_t r1 = (g + 1) * br < spec.rows ? (g + 1) * br : spec.rows;
-        for (size_t r = g * br; r < r1; ++r) {
-          for (size_t c = 0; c < spec.cols; ++c) {
-            const float a = std::fabs(load(wd, x, r * spec.cols + c));
-            if (!std::isfinite(a) && bad[g] == SIZE_MAX) bad[g] = r * spec.cols + c;
-            if (a > amax[c / bc] || std::isnan(a)) amax[c / bc] = a;
-          }
-        }
-        for (size_t j = 0; j < gc; ++j) {
-          float s = in_dtype(wd, amax[j] / fmax);
-          if (s == 0.0f) s = dtype_eps(wd);
-          scales[g * gc + j] = s;
+      chunks,
+      [&](size_t ch) {
+        const size_t r0 = ch * kRowsPerChunk, r1 = r0 + kRowsPerChunk < rows ? r0 + kRowsPerChunk : rows;
+        const size_t g0 = r0 / br, g1 = (r1 - 1) / br;
+        std::vector<float>& amax = part[ch];
+        amax.assign((g1 - g0 + 1) * gc, 0.0f);
+        for (size_t r = r0; r < r1; ++r) {
+          float* am = amax.data() + (r / br - g0) * gc;
+          if (wd == DType::kF32) amax_segment<DType::kF32>(x, r * cols, cols, am, bc, &bad[ch]);
+          else if (wd == DType::kBF16) amax_segment<DType::kBF16>(x, r * cols, cols, am, bc, &bad[ch]);
+          else amax_segment<DType::kF16>(x, r * cols, cols, am, bc, &bad[ch]);
         }
         return Status::ok();
       },
@@ -79,21 +124,35 @@ Status fp8_quantize(const Fp8QuantSpec& spec, const void* xv, uint8_t* out, floa
       }
     }
   }
-  // Pass 2: codes, in fixed chunks of rows.
-  constexpr size_t kRowsPerChunk = 64;
+  std::vector<float> amax(gr * gc, 0.0f);
+  for (size_t ch = 0; ch < chunks; ++ch) {
+    const size_t g0 = (ch * kRowsPerChunk) / br;
+    for (size_t k = 0; k < part[ch].size(); ++k) amax[g0 * gc + k] = std::fmax(amax[g0 * gc + k], part[ch][k]);
+  }
+  for (size_t g = 0; g < gr * gc; ++g) {
+    float sc = in_dtype(wd, amax[g] / fmax);
+    if (sc == 0.0f) sc = dtype_eps(wd);
+    scales[g] = sc;
+  }
+
+  // Pass 2: q = clamp(x / scale) rounded in the weight dtype, a row segment at a time into an f32 buffer, then
+  // the dispatched (SIMD) f32 -> fp8 conversion, which rounds to nearest even like a cast.
   const DType f8 = spec.fp8;
   return parallel_for(
-      chunk_count(spec.rows, kRowsPerChunk),
+      chunks,
       [&](size_t ch) {
-        const size_t r0 = ch * kRowsPerChunk;
-        const size_t r1 = r0 + kRowsPerChunk < spec.rows ? r0 + kRowsPerChunk : spec.rows;
+        const size_t r0 = ch * kRowsPerChunk, r1 = r0 + kRowsPerChunk < rows ? r0 + kRowsPerChunk : rows;
+        std::vector<float> tmp(bc < cols ? bc : cols);
         for (size_t r = r0; r < r1; ++r) {
           const float* srow = scales + (r / br) * gc;
-          for (size_t c = 0; c < spec.cols; ++c) {
-            const size_t i = r * spec.cols + c;
-            float q = in_dtype(wd, load(wd, x, i) / srow[c / bc]);
-            q = q < -fmax ? -fmax : (q > fmax ? fmax : q);  // clamp (NaN passes through)
-            out[i] = f8 == DType::kF8E4M3 ? f32_to_e4m3(f32_bits(q)) : f32_to_e5m2(f32_bits(q));
+          for (size_t c0 = 0; c0 < cols; c0 += bc) {
+            const size_t len = cols - c0 < bc ? cols - c0 : bc;
+            const float sc = srow[c0 / bc];
+            const size_t base = r * cols + c0;
+            if (wd == DType::kF32) scale_segment<DType::kF32>(x, base, len, sc, fmax, tmp.data());
+            else if (wd == DType::kBF16) scale_segment<DType::kBF16>(x, base, len, sc, fmax, tmp.data());
+            else scale_segment<DType::kF16>(x, base, len, sc, fmax, tmp.data());
+            WS_RETURN_IF_ERROR(convert(tmp.data(), DType::kF32, out + base, f8, len));
           }
         }
         return Status::ok();
