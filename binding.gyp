@@ -19,6 +19,7 @@
         "native/kernels/convert.cpp",
         "native/kernels/fp8-quant.cpp",
         "native/kernels/ggml.cpp",
+        "native/kernels/int-quant.cpp",
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/ref/ggml-dequant-ref.cpp",
         "native/kernels/ref/ggml-quant-ref.cpp",

@@ -84,6 +84,12 @@ export interface NativeAddon {
     blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean): void;
   quantizeFp8(x: Buf, weightDtype: string, out: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number,
     blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean): Promise<void>;
+  quantizeIntSync(x: Buf, weightDtype: string, codes: Int8Array, scales: Float32Array, zps: Int32Array, rows: number, cols: number,
+    bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean): void;
+  quantizeInt(x: Buf, weightDtype: string, codes: Int8Array, scales: Float32Array, zps: Int32Array, rows: number, cols: number,
+    bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  packIntRows(codes: Int8Array, rows: number, cols: number, bits: number, words: Uint32Array | Int32Array): void;
+  unpackIntRows(words: Uint32Array | Int32Array, rows: number, cols: number, bits: number, codes: Int8Array): void;
   compareF32(a: Float32Array, b: Float32Array): { sse: number; maxAbs: number; aa: number; bb: number; ab: number; n: number };
   dequantizeGgmlSync(blocks: Buf, type: number, out: Float32Array, n: number, backend?: 'ref' | 'auto'): void;
   dequantizeGgml(blocks: Buf, type: number, out: Float32Array, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;

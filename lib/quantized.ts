@@ -49,8 +49,27 @@ export interface Fp8Spec {
   granularity?: 'tensor' | 'channel' | 'block';
 }
 
-/** A quantization spec: ggml block types or FP8. */
-export type QuantSpec = GgmlSpec | Fp8Spec;
+/**
+ * Integer round-to-nearest with compressed-tensors' math (see FORMATS.md b4), stored pack-quantized:
+ * parts `weight_packed` (i32 `[rows, ceil(cols*bits/32)]`, codes + 2^(bits-1) as an LSB-first bitstream per
+ * row), `weight_scale` (the weight's dtype, `[rows, groups]`, `[rows, 1]` per channel, `[1]` per tensor),
+ * `weight_shape` (i64 `[rows, cols]`) and, when asymmetric, `weight_zero_point` (i32; packed along rows for
+ * group/channel scales, `[1]` per tensor).
+ */
+export interface IntSpec {
+  scheme: 'int';
+  /** 1..8. */
+  bits: number;
+  /** Default true. */
+  symmetric?: boolean;
+  /** Columns per scale group (default 128), `'channel'` (one per row) or `'tensor'`. */
+  groupSize?: number | 'channel' | 'tensor';
+  /** Allow a last, shorter group when groupSize does not divide the row (else ERR_SHAPE). */
+  pad?: boolean;
+}
+
+/** A quantization spec: ggml block types, FP8 or integer RTN. */
+export type QuantSpec = GgmlSpec | Fp8Spec | IntSpec;
 
 /**
  * A quantized tensor: `shape` is the logical (dequantized) shape in PyTorch order; `parts` holds the stored
@@ -83,7 +102,10 @@ export class QuantizedTensor {
 
   /** A short description, e.g. `QuantizedTensor<ggml q4_0>[512, 64]`. */
   toString(): string {
-    const kind = this.spec.scheme === 'ggml' ? this.spec.type : `${this.spec.format ?? 'e4m3'} ${this.spec.granularity ?? 'tensor'}`;
+    const sp = this.spec;
+    const kind = sp.scheme === 'ggml' ? sp.type
+      : sp.scheme === 'fp8' ? `${sp.format ?? 'e4m3'} ${sp.granularity ?? 'tensor'}`
+      : `${sp.bits}-bit ${sp.symmetric === false ? 'asym' : 'sym'} ${sp.groupSize ?? 128}`;
     return `QuantizedTensor<${this.spec.scheme} ${kind}>[${this.shape.join(', ')}]`;
   }
 }
@@ -117,6 +139,7 @@ export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: D
     checkQuantized(q, dtype);
     throwIfAborted(signal);
     if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
+    if (q.spec.scheme === 'int') return dequantizeInt(q, dtype);
     const spec = q.spec;
     const blocks = q.parts.blocks;
     const out = zeros(q.shape, 'f32');
@@ -131,6 +154,7 @@ export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: D
 export function dequantizeSync(q: QuantizedTensor, dtype: DType = 'f32'): Tensor {
   checkQuantized(q, dtype);
   if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
+  if (q.spec.scheme === 'int') return dequantizeInt(q, dtype);
   const out = zeros(q.shape, 'f32');
   native.dequantizeGgmlSync(q.parts.blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel);
   return dtype === 'f32' ? out : out.to(dtype);
@@ -173,7 +197,7 @@ function prepareQuantize(t: unknown, spec: unknown, options: unknown, keys: stri
   if (!(t instanceof Tensor)) throw invalidArgType('The "t" argument must be a Tensor');
   if (typeof spec !== 'object' || spec === null) throw invalidArgType('The "spec" argument must be an object');
   const sp = checkOptions<GgmlSpec>(spec, 'spec', ['scheme', 'type']);
-  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml', 'fp8')`);
+  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml', 'fp8', 'int')`);
   const type = sp.type as GgmlType;
   if (!QUANTIZABLE_GGML_TYPES.includes(type))
     throw new WeightsmithError('ERR_CONFIG', `ggml type '${String(sp.type)}' cannot be quantized to (supported: ${QUANTIZABLE_GGML_TYPES.join(', ')})`);
@@ -203,6 +227,16 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
   const caller: { stack?: string } = {};
   Error.captureStackTrace(caller, quantize);
   return withCallerStack((async () => {
+    if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
+      const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
+      const signal = checkSignal(opts.signal);
+      const p = prepareInt(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+      throwIfAborted(signal);
+      const owners = ownersOf(p.x);
+      await withPinned([p.x], () => withAbort(signal, (token) => native.quantizeInt(p.x.bytes(), p.x.dtype, p.codes, p.scales, p.zps,
+        p.rows, p.cols, p.spec.bits, p.spec.symmetric !== false, p.group, p.whole, p.checkFinite, owners, token)));
+      return finishInt(t, p);
+    }
     if ((spec as { scheme?: unknown })?.scheme === 'fp8' && t instanceof Tensor) {
       const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
       const signal = checkSignal(opts.signal);
@@ -224,6 +258,13 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
 
 /** Synchronous twin of {@link quantize}. */
 export function quantizeSync(t: Tensor, spec: QuantSpec, options?: Omit<QuantizeOptions, 'signal'>): QuantizedTensor {
+  if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
+    const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
+    const p = prepareInt(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+    native.quantizeIntSync(p.x.bytes(), p.x.dtype, p.codes, p.scales, p.zps, p.rows, p.cols, p.spec.bits, p.spec.symmetric !== false,
+      p.group, p.whole, p.checkFinite);
+    return finishInt(t, p);
+  }
   if ((spec as { scheme?: unknown })?.scheme === 'fp8' && t instanceof Tensor) {
     const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
     const f = prepareFp8(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
@@ -313,4 +354,118 @@ function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
   }
   const f = tensor(out, q.shape);
   return dtype === 'f32' ? f : f.to(dtype);
+}
+
+interface IntPrepared {
+  x: Tensor;
+  spec: IntSpec;
+  rows: number;
+  cols: number;
+  group: number;
+  whole: boolean;
+  groups: number;
+  codes: Int8Array;
+  scales: Float32Array;
+  zps: Int32Array;
+  checkFinite: boolean;
+}
+
+function prepareInt(t: Tensor, sp: Record<string, unknown>, nonFinite: string): IntPrepared {
+  const spec = checkOptions<IntSpec>(sp, 'spec', ['scheme', 'bits', 'symmetric', 'groupSize', 'pad']) as IntSpec;
+  const bits = spec.bits;
+  if (typeof bits !== 'number') throw invalidArgType('The "spec.bits" argument must be a number');
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new WeightsmithError('ERR_CONFIG', `int bits must be an integer from 1 to 8, not ${bits}`);
+  if (spec.symmetric !== undefined && typeof spec.symmetric !== 'boolean') throw invalidArgType('The "spec.symmetric" argument must be a boolean');
+  const gs = spec.groupSize ?? 128;
+  if (gs !== 'channel' && gs !== 'tensor' && !(typeof gs === 'number' && Number.isInteger(gs) && gs >= 1))
+    throw invalidArgType(`The "spec.groupSize" argument must be a positive integer, 'channel' or 'tensor'`);
+  let x = t;
+  if (!['f32', 'f16', 'bf16'].includes(t.dtype)) {
+    if (!dtypeInfo(t.dtype)?.float) throw new WeightsmithError('ERR_DTYPE', `cannot quantize ${t.dtype} to int`);
+    x = t.to('f32');
+  }
+  if (nonFinite === 'zero') {
+    const f = x.to('f32');
+    x = tensor(Float32Array.from(f.data as Float32Array, (v) => (Number.isFinite(v) ? v : 0)), f.shape).to(x.dtype);
+  }
+  const { rows, cols } = fp8Layout(t.shape);
+  const whole = gs === 'tensor';
+  const group = typeof gs === 'number' ? gs : 0;
+  if (group && cols % group !== 0 && !spec.pad)
+    throw new WeightsmithError('ERR_SHAPE', `rows of ${cols} are not a multiple of the group size ${group} (pass pad: true for a shorter last group)`);
+  const groups = whole ? 1 : rows * (group ? Math.ceil(cols / group) : 1);
+  return {
+    x, spec: { scheme: 'int', bits, symmetric: spec.symmetric ?? true, groupSize: gs, ...(spec.pad ? { pad: true } : {}) },
+    rows, cols, group, whole, groups, codes: new Int8Array(rows * cols), scales: new Float32Array(groups), zps: new Int32Array(groups),
+    checkFinite: nonFinite === 'error',
+  };
+}
+
+function finishInt(t: Tensor, p: IntPrepared): QuantizedTensor {
+  const bits = p.spec.bits;
+  const wpr = Math.ceil((p.cols * bits) / 32);
+  const packed = new Int32Array(p.rows * wpr);
+  native.packIntRows(p.codes, p.rows, p.cols, bits, packed);
+  const ng = p.whole ? 1 : p.groups / Math.max(p.rows, 1);
+  const scaleShape = p.whole ? [1] : [p.rows, ng];
+  const parts: Record<string, Tensor> = {
+    weight_packed: tensor(packed, [p.rows, wpr]),
+    weight_scale: tensor(p.scales, scaleShape).to(p.x.dtype),  // exact: every scale is representable there
+    weight_shape: tensor(new BigInt64Array([BigInt(p.rows), BigInt(p.cols)]), [2]),
+  };
+  if (p.spec.symmetric === false) {
+    if (p.whole) {
+      parts.weight_zero_point = tensor(p.zps, [1]);
+    } else {
+      // Packed along rows: for each group column, the rows' zero points form one bitstream.
+      const zt = new Int8Array(ng * p.rows);
+      for (let r = 0; r < p.rows; r++) for (let g = 0; g < ng; g++) zt[g * p.rows + r] = p.zps[r * ng + g];
+      const zw = Math.ceil((p.rows * bits) / 32);
+      const zpacked = new Int32Array(ng * zw);
+      native.packIntRows(zt, ng, p.rows, bits, zpacked);
+      const out = new Int32Array(zw * ng);
+      for (let g = 0; g < ng; g++) for (let w = 0; w < zw; w++) out[w * ng + g] = zpacked[g * zw + w];
+      parts.weight_zero_point = tensor(out, [zw, ng]);
+    }
+  }
+  return new QuantizedTensor(p.spec, t.shape, parts);
+}
+
+function dequantizeInt(q: QuantizedTensor, dtype: DType): Tensor {
+  const spec = q.spec as IntSpec;
+  const { rows, cols } = fp8Layout(q.shape);
+  const bits = spec.bits;
+  const codes = new Int8Array(rows * cols);
+  native.unpackIntRows(q.parts.weight_packed.data as Int32Array, rows, cols, bits, codes);
+  const wd = q.parts.weight_scale.dtype;
+  const scales = q.parts.weight_scale.to('f32').data as Float32Array;
+  const gs = spec.groupSize ?? 128;
+  const group = typeof gs === 'number' ? gs : cols;
+  const whole = gs === 'tensor';
+  const ng = whole ? 1 : Math.ceil(cols / group);
+  let zps: Int32Array = new Int32Array(whole ? 1 : rows * ng);
+  const zpPart = q.parts.weight_zero_point;
+  if (zpPart) {
+    if (whole) zps = zpPart.data as Int32Array;
+    else {
+      const zw = Math.ceil((rows * bits) / 32);
+      const zin = zpPart.data as Int32Array;
+      const byGroup = new Int32Array(ng * zw);
+      for (let g = 0; g < ng; g++) for (let w = 0; w < zw; w++) byGroup[g * zw + w] = zin[w * ng + g];
+      const zt = new Int8Array(ng * rows);
+      native.unpackIntRows(byGroup, ng, rows, bits, zt);
+      for (let r = 0; r < rows; r++) for (let g = 0; g < ng; g++) zps[r * ng + g] = zt[g * rows + r];
+    }
+  }
+  // (q - zp) * scale: an exact small integer times a scale, rounded once to the weight dtype.
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const k = whole ? 0 : r * ng + Math.floor(c / group);
+      out[r * cols + c] = Math.fround((codes[r * cols + c] - zps[k]) * scales[k]);
+    }
+  }
+  let f = tensor(out, q.shape);
+  if (wd !== 'f32') f = f.to(wd);
+  return f.dtype === dtype ? f : f.to(dtype);
 }

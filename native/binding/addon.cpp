@@ -22,6 +22,9 @@ Napi::Value QuantizeGgml(const Napi::CallbackInfo& info);
 Napi::Value CompareF32(const Napi::CallbackInfo& info);
 Napi::Value QuantizeFp8(const Napi::CallbackInfo& info);
 Napi::Value QuantizeFp8Sync(const Napi::CallbackInfo& info);
+Napi::Value QuantizeInt(const Napi::CallbackInfo& info);
+Napi::Value QuantizeIntSync(const Napi::CallbackInfo& info);
+Napi::Value PackIntRows(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -114,6 +117,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("compareF32", Napi::Function::New<CompareF32>(env, "compareF32"));
   exports.Set("quantizeFp8", Napi::Function::New<QuantizeFp8>(env, "quantizeFp8"));
   exports.Set("quantizeFp8Sync", Napi::Function::New<QuantizeFp8Sync>(env, "quantizeFp8Sync"));
+  exports.Set("quantizeInt", Napi::Function::New<QuantizeInt>(env, "quantizeInt"));
+  exports.Set("quantizeIntSync", Napi::Function::New<QuantizeIntSync>(env, "quantizeIntSync"));
+  exports.Set("packIntRows", Napi::Function::New(env, PackIntRows, "packIntRows"));
+  exports.Set("unpackIntRows", Napi::Function::New(env, PackIntRows, "unpackIntRows", reinterpret_cast<void*>(1)));
   return exports;
 }
 

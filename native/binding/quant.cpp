@@ -8,6 +8,7 @@
 #include "file.h"
 #include "weightsmith/compare.h"
 #include "weightsmith/fp8-quant.h"
+#include "weightsmith/int-quant.h"
 #include "weightsmith/ggml-quants.h"
 #include "weightsmith/ggml-types.h"
 #include "weightsmith/thread-pool.h"
@@ -172,6 +173,80 @@ Napi::Value QuantizeFp8(const Napi::CallbackInfo& info) {
         return fp8_quantize(a.spec, a.x.data, a.out.data, reinterpret_cast<float*>(a.scales.data), cancel);
       },
       {info[0], info[2], info[3]}, pin_owners(info[9]), get_abort_flag(info[10]));
+}
+
+namespace {
+
+struct IntArgs {
+  IntQuantSpec spec;
+  Bytes x, codes, scales, zps;
+};
+
+// (x, weightDtype, codes Int8Array, scales Float32Array, zeroPoints Int32Array, rows, cols, bits, symmetric,
+//  group (0: whole row), wholeTensor, checkFinite, owners, token)
+IntArgs read_int_args(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  IntArgs a;
+  a.x = get_bytes(info[0], "x");
+  a.spec.weight_dtype = get_dtype(info[1], "weightDtype");
+  a.codes = get_bytes(info[2], "codes");
+  a.scales = get_bytes(info[3], "scales");
+  a.zps = get_bytes(info[4], "zeroPoints");
+  a.spec.rows = get_size(info[5], "rows");
+  a.spec.cols = get_size(info[6], "cols");
+  const size_t bits = get_size(info[7], "bits");
+  if (bits < 1 || bits > 8) throw_range(env, "The \"bits\" argument must be an integer from 1 to 8");
+  a.spec.bits = static_cast<int>(bits);
+  a.spec.symmetric = info[8].ToBoolean().Value();
+  a.spec.group = get_size(info[9], "group");
+  a.spec.whole_tensor = info[10].ToBoolean().Value();
+  a.spec.check_finite = info[11].ToBoolean().Value();
+  const size_t n = a.spec.rows * a.spec.cols;
+  const size_t esize = dtype_size(a.spec.weight_dtype);
+  const size_t g = a.spec.whole_tensor || a.spec.group == 0 ? a.spec.cols : a.spec.group;
+  const size_t groups = a.spec.whole_tensor ? 1 : a.spec.rows * (g ? (a.spec.cols + g - 1) / g : 0);
+  if (esize == 0 || a.x.length < n * esize) throw_range(env, "The \"x\" buffer is smaller than rows x cols");
+  if (a.codes.length < n) throw_range(env, "The \"codes\" buffer is smaller than rows x cols");
+  if (a.scales.length < groups * 4 || a.zps.length < groups * 4) throw_range(env, "The scale or zero-point buffer is too small");
+  return a;
+}
+
+Status run_int(const IntArgs& a, const std::atomic<bool>* cancel) {
+  return int_quantize(a.spec, a.x.data, reinterpret_cast<int8_t*>(a.codes.data), reinterpret_cast<float*>(a.scales.data),
+                      reinterpret_cast<int32_t*>(a.zps.data), cancel);
+}
+
+}  // namespace
+
+Napi::Value QuantizeIntSync(const Napi::CallbackInfo& info) {
+  IntArgs a = read_int_args(info);
+  Status s = run_int(a, nullptr);
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+Napi::Value QuantizeInt(const Napi::CallbackInfo& info) {
+  IntArgs a = read_int_args(info);
+  return StatusWorker::Start(
+      info.Env(), [a](const std::atomic<bool>* cancel) { return run_int(a, cancel); }, {info[0], info[2], info[3], info[4]},
+      pin_owners(info[12]), get_abort_flag(info[13]));
+}
+
+// packIntRows(codes Int8Array, rows, cols, bits, words Uint32Array) / unpackIntRows(words, rows, cols, bits, codes)
+Napi::Value PackIntRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool unpack = info.Data() != nullptr;
+  const Bytes a = get_bytes(info[0], unpack ? "words" : "codes");
+  const size_t rows = get_size(info[1], "rows"), cols = get_size(info[2], "cols"), bits = get_size(info[3], "bits");
+  if (bits < 1 || bits > 8) throw_range(env, "The \"bits\" argument must be an integer from 1 to 8");
+  const Bytes b = get_bytes(info[4], unpack ? "codes" : "words");
+  const size_t words = rows * ((cols * bits + 31) / 32);
+  const Bytes& w = unpack ? a : b;
+  const Bytes& c = unpack ? b : a;
+  if (w.length < words * 4 || c.length < rows * cols) throw_range(env, "buffer too small for rows x cols");
+  if (unpack) int_unpack_rows(reinterpret_cast<const uint32_t*>(w.data), rows, cols, static_cast<int>(bits), reinterpret_cast<int8_t*>(c.data));
+  else int_pack_rows(reinterpret_cast<const int8_t*>(c.data), rows, cols, static_cast<int>(bits), reinterpret_cast<uint32_t*>(w.data));
+  return env.Undefined();
 }
 
 // compareF32(a, b) -> { sse, maxAbs, aa, bb, ab, n }: f64 sums over two Float32Arrays of equal length.

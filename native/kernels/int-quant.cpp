@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+#include "weightsmith/int-quant.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "weightsmith/float-bits.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws {
+
+namespace {
+
+template <DType D>
+inline float load_t(const uint8_t* p, size_t i) {
+  if constexpr (D == DType::kF32) {
+    float v;
+    std::memcpy(&v, p + 4 * i, 4);
+    return v;
+  } else {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    return f32_from_bits(D == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
+  }
+}
+
+template <DType D>
+inline float rd(float v) {  // an f32 result rounded to the weight dtype
+  if constexpr (D == DType::kBF16) return f32_from_bits(bf16_to_f32(f32_to_bf16(f32_bits(v))));
+  else if constexpr (D == DType::kF16) return f32_from_bits(f16_to_f32(f32_to_f16(f32_bits(v))));
+  else return v;
+}
+
+template <DType D>
+constexpr float eps() {
+  return D == DType::kBF16 ? 0.0078125f : D == DType::kF16 ? 0.0009765625f : 1.1920928955078125e-07f;
+}
+
+// Round half to even (torch.round) without depending on the FPU mode.
+inline float round_even(float v) {
+  const float fl = std::floor(v);
+  const float d = v - fl;
+  if (d > 0.5f || (d == 0.5f && std::fmod(fl, 2.0f) != 0.0f)) return fl + 1.0f;
+  return fl;
+}
+
+template <DType D>
+Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales, int32_t* zps, const std::atomic<bool>* cancel) {
+  const float qmin = -static_cast<float>(1 << (s.bits - 1));
+  const float qmax = static_cast<float>((1 << (s.bits - 1)) - 1);
+  const size_t rows = s.rows, cols = s.cols;
+  const size_t g = s.whole_tensor || s.group == 0 ? cols : s.group;
+  const size_t gpr = s.whole_tensor ? 1 : (cols + g - 1) / g;  // groups per row
+  constexpr size_t kRowsPerChunk = 16;
+  const size_t chunks = chunk_count(rows, kRowsPerChunk);
+
+  // Pass 1: min and max per group (min/max are exact and order-free: the same for any thread count).
+  const size_t n_groups = s.whole_tensor ? 1 : rows * gpr;
+  std::vector<std::vector<float>> pmin(chunks), pmax(chunks);
+  std::vector<size_t> bad(chunks, SIZE_MAX);
+  WS_RETURN_IF_ERROR(parallel_for(
+      chunks,
+      [&](size_t ch) {
+        const size_t r0 = ch * kRowsPerChunk, r1 = r0 + kRowsPerChunk < rows ? r0 + kRowsPerChunk : rows;
+        const size_t local = s.whole_tensor ? 1 : (r1 - r0) * gpr;
+        pmin[ch].assign(local, 0.0f);  // widened to include 0
+        pmax[ch].assign(local, 0.0f);
+        for (size_t r = r0; r < r1; ++r) {
+          for (size_t c0 = 0, gi = 0; c0 < cols; c0 += g, ++gi) {
+            const size_t n = cols - c0 < g ? cols - c0 : g;
+            const size_t slot = s.whole_tensor ? 0 : (r - r0) * gpr + gi;
+            float mn = pmin[ch][slot], mx = pmax[ch][slot];
+            uint32_t nonfinite = 0;
+            for (size_t k = 0; k < n; ++k) {
+              const float v = load_t<D>(x, r * cols + c0 + k);
+              nonfinite |= static_cast<uint32_t>((f32_bits(v) & 0x7f800000u) == 0x7f800000u);
+              mn = v < mn ? v : mn;
+              mx = v > mx ? v : mx;
+            }
+            pmin[ch][slot] = mn;
+            pmax[ch][slot] = mx;
+            if (nonfinite && bad[ch] == SIZE_MAX) {
+              for (size_t k = 0; k < n; ++k) {
+                if (!std::isfinite(load_t<D>(x, r * cols + c0 + k))) {
+                  bad[ch] = r * cols + c0 + k;
+                  break;
+                }
+              }
+            }
+          }
+        }
+        return Status::ok();
+      },
+      cancel));
+  if (s.check_finite) {
+    for (size_t i : bad) {
+      if (i != SIZE_MAX) {
+        Status st(Code::kNonFinite, "non-finite value at index " + std::to_string(i) + " (pass nonFinite: 'zero' or 'propagate' to allow)");
+        st.with("index", static_cast<uint64_t>(i));
+        return st;
+      }
+    }
+  }
+  std::vector<float> gmin(n_groups, 0.0f), gmax(n_groups, 0.0f);
+  for (size_t ch = 0; ch < chunks; ++ch) {
+    const size_t first = s.whole_tensor ? 0 : ch * kRowsPerChunk * gpr;
+    for (size_t k = 0; k < pmin[ch].size(); ++k) {
+      gmin[first + k] = std::fmin(gmin[first + k], pmin[ch][k]);
+      gmax[first + k] = std::fmax(gmax[first + k], pmax[ch][k]);
+    }
+  }
+  for (size_t k = 0; k < n_groups; ++k) {
+    float sc;
+    int32_t zp = 0;
+    if (s.symmetric) {
+      const float amax = std::fmax(std::fabs(gmin[k]), std::fabs(gmax[k]));
+      sc = rd<D>(amax / rd<D>((qmax - qmin) / 2));
+      if (sc == 0.0f) sc = eps<D>();
+    } else {
+      sc = rd<D>(rd<D>(gmax[k] - gmin[k]) / (qmax - qmin));
+      if (sc == 0.0f) sc = eps<D>();
+      float z = rd<D>(qmin - rd<D>(gmin[k] / sc));
+      z = z < qmin ? qmin : (z > qmax ? qmax : z);
+      zp = static_cast<int32_t>(round_even(z));
+    }
+    scales[k] = sc;
+    zps[k] = zp;
+  }
+
+  // Pass 2: codes.
+  return parallel_for(
+      chunks,
+      [&](size_t ch) {
+        const size_t r0 = ch * kRowsPerChunk, r1 = r0 + kRowsPerChunk < rows ? r0 + kRowsPerChunk : rows;
+        for (size_t r = r0; r < r1; ++r) {
+          for (size_t c0 = 0, gi = 0; c0 < cols; c0 += g, ++gi) {
+            const size_t n = cols - c0 < g ? cols - c0 : g;
+            const size_t k = s.whole_tensor ? 0 : r * gpr + gi;
+            const float sc = scales[k];
+            const float zp = static_cast<float>(zps[k]);
+            for (size_t j = 0; j < n; ++j) {
+              float v = rd<D>(load_t<D>(x, r * cols + c0 + j) / sc);
+              if (!s.symmetric) v = rd<D>(v + zp);
+              v = v < qmin ? qmin : (v > qmax ? qmax : v);
+              codes[r * cols + c0 + j] = static_cast<int8_t>(round_even(v));
+            }
+          }
+        }
+        return Status::ok();
+      },
+      cancel);
+}
+
+}  // namespace
+
+Status int_quantize(const IntQuantSpec& spec, const void* x, int8_t* codes, float* scales, int32_t* zero_points,
+                    const std::atomic<bool>* cancel) {
+  if (spec.bits < 1 || spec.bits > 8) return Status(Code::kOutOfRange, "bits must be 1 to 8");
+  if (spec.rows == 0 || spec.cols == 0) return Status::ok();
+  const auto* xb = static_cast<const uint8_t*>(x);
+  switch (spec.weight_dtype) {
+    case DType::kF32: return run<DType::kF32>(spec, xb, codes, scales, zero_points, cancel);
+    case DType::kF16: return run<DType::kF16>(spec, xb, codes, scales, zero_points, cancel);
+    case DType::kBF16: return run<DType::kBF16>(spec, xb, codes, scales, zero_points, cancel);
+    default: return Status(Code::kDtype, "int quantization takes f32, f16 or bf16 weights");
+  }
+}
+
+void int_pack_rows(const int8_t* codes, size_t rows, size_t cols, int bits, uint32_t* words) {
+  const size_t wpr = (cols * bits + 31) / 32;
+  const uint32_t offset = 1u << (bits - 1);
+  const uint32_t mask = (bits == 32) ? 0xffffffffu : ((1u << bits) - 1u);
+  for (size_t r = 0; r < rows; ++r) {
+    uint32_t* w = words + r * wpr;
+    std::memset(w, 0, wpr * 4);
+    for (size_t c = 0; c < cols; ++c) {
+      const uint32_t u = (static_cast<uint32_t>(codes[r * cols + c] + static_cast<int>(offset))) & mask;
+      const size_t bit = c * bits;
+      w[bit / 32] |= u << (bit % 32);
+      if (bit % 32 + bits > 32) w[bit / 32 + 1] |= u >> (32 - bit % 32);
+    }
+  }
+}
+
+void int_unpack_rows(const uint32_t* words, size_t rows, size_t cols, int bits, int8_t* codes) {
+  const size_t wpr = (cols * bits + 31) / 32;
+  const int offset = 1 << (bits - 1);
+  const uint32_t mask = (1u << bits) - 1u;
+  for (size_t r = 0; r < rows; ++r) {
+    const uint32_t* w = words + r * wpr;
+    for (size_t c = 0; c < cols; ++c) {
+      const size_t bit = c * bits;
+      uint32_t u = w[bit / 32] >> (bit % 32);
+      if (bit % 32 + bits > 32) u |= w[bit / 32 + 1] << (32 - bit % 32);
+      codes[r * cols + c] = static_cast<int8_t>(static_cast<int>(u & mask) - offset);
+    }
+  }
+}
+
+}  // namespace ws
