@@ -29,6 +29,7 @@ export {
 export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
+export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';
 export { compare } from './compare';
 export type { CompareResult } from './compare';
 export { setThreads, getThreads, cpuInfo } from './threads';

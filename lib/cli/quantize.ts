@@ -6,7 +6,8 @@ import { compare } from '../compare';
 import { dtypeInfo } from '../dtype';
 import { open, WeightFile } from '../file';
 import type { MetadataValue } from '../file';
-import { dequantizeSync, GGML_BLOCKS, GgmlType, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
+import { dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlType, IntSpec, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
+import { quantizeCompressedTensors } from './quantize-ct';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
 import { parseCommand, UsageError, type Io } from './args';
@@ -14,6 +15,15 @@ import { formatBytes, groupDigits, Progress, table } from './format';
 
 export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme ggml --type q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k
                           [--include RE] [--exclude RE] [--format gguf] [--io auto|mmap|pread] [--json]
+       weightsmith quantize <in> <out-dir> --scheme int [--bits 4] [--group-size 128|channel|tensor] [--asym]
+       weightsmith quantize <in> <out-dir> --scheme fp8 [--group-size channel|tensor|block]
+
+--scheme int|fp8 write compressed-tensors (pack-quantized / float-quantized): model.safetensors with the
+<module>.weight_packed / weight_scale / weight_zero_point / weight_shape keys (int) or an F8_E4M3 weight and
+its weight_scale (fp8), and config.json with its quantization_config (the input folder's config.json is kept
+otherwise). By default the 2-D .weight tensors except norms, embeddings and lm_head are quantized; rows that
+the int group size does not divide are kept and listed in "ignore".
+
 
 Quantizes the weights of <in> (safetensors file, index or folder, or a GGUF file) tensor by tensor, with
 ggml's reference quantizers (byte-identical to llama.cpp's quantize without an importance matrix), and writes
@@ -25,7 +35,7 @@ norm|embed|token_embd); 1-D tensors stay as they are. --include RE quantizes onl
 (as llama.cpp does) and the report says so.
 
 The report lists, per tensor: the stored type, bits per weight, size, rmse and SQNR against the input, and
-the totals; --json prints it as one JSON document. Other schemes (int, nf4, fp8) are not available yet.`;
+the totals; --json prints it as one JSON document. nf4/fp4 are not available yet.`;
 
 const DEFAULT_SKIP = /norm|embed|token_embd/i;
 // llama_ftype of a file quantized to one type (the K types as their _S variants).
@@ -73,7 +83,35 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
   const scheme = values.scheme ?? (values.type ? 'ggml' : undefined);
   if (scheme === undefined) throw new UsageError('--scheme is required');
   if (!['ggml', 'int', 'nf4', 'fp4', 'fp8'].includes(scheme)) throw new UsageError(`--scheme must be ggml, int, nf4, fp4 or fp8, not '${scheme}'`);
-  if (scheme !== 'ggml') throw Object.assign(new Error(`--scheme ${scheme} is not available yet; use --scheme ggml`), { code: 'ERR_CONFIG' });
+  if (scheme === 'nf4' || scheme === 'fp4') throw Object.assign(new Error(`--scheme ${scheme} is not available yet; use ggml, int or fp8`), { code: 'ERR_CONFIG' });
+  if (scheme === 'int' || scheme === 'fp8') {
+    const format = values.format ?? 'compressed-tensors';
+    if (format !== 'compressed-tensors') throw new UsageError(`--scheme ${scheme} writes compressed-tensors: --format must be compressed-tensors, not '${format}'`);
+    if (values.type !== undefined) throw new UsageError('--type applies to --scheme ggml');
+    if (positionals[1].endsWith('.gguf')) throw new UsageError(`--scheme ${scheme} writes a safetensors folder (or a .safetensors file), not GGUF`);
+    if ((values.method ?? 'rtn') !== 'rtn' || values.calib !== undefined) throw new UsageError('only --method rtn is available (GPTQ comes later)');
+    let spec: IntSpec | Fp8Spec;
+    if (scheme === 'int') {
+      const bits = Number(values.bits ?? 4);
+      if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new UsageError(`--bits must be 1 to 8, not '${values.bits}'`);
+      const g = values['group-size'] ?? '128';
+      const groupSize = g === 'channel' || g === 'tensor' ? g : Number(g);
+      if (typeof groupSize === 'number' && !(Number.isInteger(groupSize) && groupSize >= 1)) throw new UsageError(`--group-size must be a positive integer, channel or tensor, not '${g}'`);
+      spec = { scheme: 'int', bits, symmetric: !values.asym, groupSize };
+    } else {
+      if (values.bits !== undefined && values.bits !== '8') throw new UsageError('fp8 has 8 bits');
+      if (values.asym) throw new UsageError('fp8 is symmetric');
+      const g = values['group-size'] ?? 'channel';
+      if (!['tensor', 'channel', 'block'].includes(g)) throw new UsageError(`--group-size for fp8 must be tensor, channel or block, not '${g}'`);
+      spec = { scheme: 'fp8', format: 'e4m3', granularity: g as 'tensor' | 'channel' | 'block' };
+    }
+    const ioMode = values.io ?? 'auto';
+    if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
+    return quantizeCompressedTensors({
+      input: positionals[0], output: positionals[1], spec, include: regex(values.include, '--include'), exclude: regex(values.exclude, '--exclude'),
+      io: ioMode as 'auto', json: Boolean(values.json),
+    }, io);
+  }
   if (values.bits !== undefined || values['group-size'] !== undefined || values.asym || values.calib !== undefined || (values.method ?? 'rtn') !== 'rtn')
     throw new UsageError('--bits, --group-size, --asym, --method and --calib apply to other schemes; ggml types fix their own layout');
   const type = values.type as GgmlType | undefined;

@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
-import { compare, dequantizeSync, openSync, QuantizedTensor, quantizeSync, saveSync, tensor, version, zeros } from '../../lib/index';
+import {
+  compare, dequantizeSync, openSync, QuantizedTensor, quantizeSync, readCompressedTensor, saveSync, specFromConfig, tensor, version, zeros,
+} from '../../lib/index';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const example = path.join(repoRoot, 'examples/stories260K');
@@ -188,9 +190,10 @@ describe('weightsmith quantize (ggml types to GGUF)', () => {
     expect(JSON.parse(r.out).totals.quantized).toBe(4);
     expect((await run('quantize', example, out, '--type', 'q9_0')).code).toBe(2);
     expect((await run('quantize', example, out, '--scheme', 'ggml', '--type', 'q8_0', '--format', 'safetensors')).code).toBe(2);
-    const int = await run('quantize', example, out, '--scheme', 'int', '--bits', '4');
-    expect(int.code).toBe(1);
-    expect(int.err).toContain('ERR_CONFIG');
+    const nf4 = await run('quantize', example, path.join(dir, 'nf4-out'), '--scheme', 'nf4');
+    expect(nf4.code).toBe(1);
+    expect(nf4.err).toContain('ERR_CONFIG');
+    expect((await run('quantize', example, out, '--scheme', 'int', '--bits', '4')).code).toBe(2);  // a .gguf output for int
   });
 
   it('convert reads quantized GGUF (dequantized exactly) and writes GGUF', async () => {
@@ -211,4 +214,31 @@ describe('weightsmith quantize (ggml types to GGUF)', () => {
     f.close();
     expect((await run('convert', example, path.join(dir, 'x.gguf'), '--dtype', 'f8_e4m3')).code).toBe(2);
   });
+});
+
+describe('weightsmith quantize --scheme int|fp8 (compressed-tensors)', () => {
+  for (const [scheme, extra] of [['int', ['--bits', '4', '--group-size', '64', '--asym']], ['fp8', ['--group-size', 'channel']]] as const) {
+    it(`${scheme}: writes model.safetensors + config.json and every module reads back as the same QuantizedTensor`, async () => {
+      const out = path.join(dir, `ct-${scheme}`);
+      const r = await run('quantize', example, out, '--scheme', scheme, ...extra, '--json');
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out);
+      expect(doc.totals.quantized).toBe(scheme === 'int' ? 30 : 35);
+      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      expect(config.model_type).toBe('llama');
+      expect(config.quantization_config).toMatchObject({ quant_method: 'compressed-tensors', format: scheme === 'int' ? 'pack-quantized' : 'float-quantized' });
+      const spec = specFromConfig(config.quantization_config);
+      const f = openSync(out);
+      const src = openSync(example);
+      const name = 'model.layers.1.self_attn.q_proj.weight';
+      const back = readCompressedTensor(f, 'model.layers.1.self_attn.q_proj', spec);
+      const direct = quantizeSync(src.getTensor(name), spec);
+      expect(String(back)).toBe(String(direct));
+      for (const [k, t] of Object.entries(direct.parts)) expect(Buffer.from(back.parts[k].bytes()).equals(Buffer.from(t.bytes())), k).toBe(true);
+      expect(Array.from(dequantizeSync(back).data as Float32Array)).toEqual(Array.from(dequantizeSync(direct).data as Float32Array));
+      expect(f.has('model.norm.weight')).toBe(true);
+      f.close();
+      src.close();
+    });
+  }
 });

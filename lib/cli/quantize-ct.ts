@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+/** `weightsmith quantize --scheme int|fp8`: compressed-tensors output. @internal */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AtomicFile } from '../atomic';
+import { compare } from '../compare';
+import { compressedTensorsEntries, compressedTensorsPlan, quantizationConfig } from '../compressed-tensors';
+import { dtypeInfo } from '../dtype';
+import { open } from '../file';
+import { dequantizeSync, Fp8Spec, IntSpec, QuantizedTensor, quantize } from '../quantized';
+import { Tensor } from '../tensor';
+import { createWriter, PlanEntry } from '../writer';
+import { type Io } from './args';
+import { formatBytes, groupDigits, Progress, table } from './format';
+
+const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
+
+export interface CtOptions {
+  input: string;
+  output: string;
+  spec: IntSpec | Fp8Spec;
+  include?: RegExp;
+  exclude?: RegExp;
+  io: 'auto' | 'mmap' | 'pread';
+  json: boolean;
+}
+
+/** Quantizes the 2-D weights of a checkpoint to compressed-tensors (safetensors + config.json), tensor by tensor. */
+export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<number> {
+  const started = Date.now();
+  const outDir = o.output.endsWith('.safetensors') ? path.dirname(o.output) : o.output;
+  const outFile = o.output.endsWith('.safetensors') ? o.output : path.join(o.output, 'model.safetensors');
+  const f = await open(o.input, { io: o.io });
+  try {
+    fs.mkdirSync(path.resolve(outDir), { recursive: true });
+    const names = f.names();
+    const row = (shape: number[]) => shape.reduce((a, b) => a * b, 1) / Math.max(shape[0] ?? 1, 1);
+    const quantizes = (name: string): boolean => {
+      const info = f.info(name);
+      if (!dtypeInfo(info.dtype)!.float || info.ggmlType && info.ggmlType !== info.dtype) return false;
+      if (o.exclude?.test(name)) return false;
+      if (o.include ? !o.include.test(name) : info.shape.length !== 2 || DEFAULT_SKIP.test(name) || !name.endsWith('.weight')) return false;
+      const gs = o.spec.scheme === 'int' ? o.spec.groupSize ?? 128 : 'channel';
+      return !(typeof gs === 'number' && row(info.shape) % gs !== 0);
+    };
+    const plan: PlanEntry[] = [];
+    const ignore: string[] = [];
+    const notes = new Map<string, string>();
+    for (const name of names) {
+      const info = f.info(name);
+      if (quantizes(name)) {
+        const wd = ['f16', 'bf16'].includes(info.dtype) ? info.dtype : 'f32';
+        for (const e of compressedTensorsPlan(name, info.shape, wd, o.spec)) plan.push(e);
+      } else {
+        plan.push({ name, dtype: info.dtype, shape: info.shape });
+        if (name.endsWith('.weight') && info.shape.length === 2) ignore.push(name.slice(0, -'.weight'.length));
+        if (o.spec.scheme === 'int' && info.shape.length === 2 && typeof o.spec.groupSize === 'number' && row(info.shape) % o.spec.groupSize !== 0)
+          notes.set(name, `rows of ${row(info.shape)} are not a multiple of the group size ${o.spec.groupSize}: kept`);
+      }
+    }
+    const metadata = Object.fromEntries(Object.entries(f.metadata).filter((kv): kv is [string, string] => typeof kv[1] === 'string'));
+    const w = createWriter(outFile, { plan, metadata });
+    const progress = new Progress(names.length, 'quantize');
+    const rows: { name: string; stored: string; shape: number[]; bitsPerWeight: number; bytes: number; rmse?: number; sqnrDb?: number; note?: string }[] = [];
+    let sse = 0;
+    let count = 0;
+    try {
+      for (const [i, name] of names.entries()) {
+        const src = f.getTensor(name);
+        const numel = src.numel;
+        if (quantizes(name)) {
+          const x = ['f16', 'bf16', 'f32'].includes(src.dtype) ? src : src.to('f32');
+          const q: QuantizedTensor = await quantize(x, o.spec);
+          for (const [k, t] of Object.entries(compressedTensorsEntries(name, q))) await w.write(k, t);
+          const c = compare(x, dequantizeSync(q, x.dtype));
+          sse += c.mse * numel;
+          count += numel;
+          rows.push({ name, stored: String(q.spec.scheme === 'int' ? `int${q.spec.bits}` : 'fp8'), shape: [...src.shape], bitsPerWeight: (q.byteLength * 8) / numel, bytes: q.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb });
+        } else {
+          await w.write(name, src);
+          const r = { name, stored: src.dtype, shape: [...src.shape], bitsPerWeight: dtypeInfo(src.dtype)!.bits, bytes: src.byteLength } as (typeof rows)[number];
+          if (notes.has(name)) r.note = notes.get(name);
+          rows.push(r);
+        }
+        progress.update(i + 1, name);
+      }
+      await w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    } finally {
+      progress.done();
+    }
+    // config.json: the input's (from a model folder) with quantization_config added, else a minimal one.
+    const inDir = fs.existsSync(o.input) && fs.statSync(o.input).isDirectory() ? o.input : path.dirname(o.input);
+    let config: Record<string, unknown> = {};
+    const inConfig = path.join(inDir, 'config.json');
+    if (fs.existsSync(inConfig)) config = JSON.parse(fs.readFileSync(inConfig, 'utf8'));
+    config.quantization_config = quantizationConfig(o.spec, ignore);
+    const cf = AtomicFile.create(path.join(outDir, 'config.json'));
+    try {
+      cf.writeSync(Buffer.from(`${JSON.stringify(config, null, 2)}\n`), 0);
+      cf.commitSync();
+    } catch (err) {
+      cf.abort();
+      throw err;
+    }
+    const params = rows.reduce((a, r) => a + r.shape.reduce((x, y) => x * y, 1), 0);
+    const bytesOut = rows.reduce((a, r) => a + r.bytes, 0);
+    const totals = {
+      tensors: rows.length, quantized: rows.filter((r) => r.rmse !== undefined).length, parameters: params,
+      bytesIn: names.reduce((a, n) => a + f.info(n).byteLength, 0), bytesOut, bitsPerWeight: params ? (bytesOut * 8) / params : 0,
+      rmse: count ? Math.sqrt(sse / count) : 0, seconds: (Date.now() - started) / 1000,
+    };
+    if (o.json) {
+      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
+      return 0;
+    }
+    const fmt = (x: number | undefined, d: number) => (x === undefined ? '-' : x === Infinity ? 'inf' : x.toPrecision(d));
+    io.out(`${table([['name', 'stored', 'shape', 'bpw', 'size', 'rmse', 'SQNR dB', 'note'],
+      ...rows.map((r) => [r.name, r.stored, `[${r.shape.join(', ')}]`, r.bitsPerWeight.toFixed(2), formatBytes(r.bytes), fmt(r.rmse, 3), fmt(r.sqnrDb, 3), r.note ?? ''])],
+    [false, false, false, true, true, true, true, false])}\n\n`);
+    io.out(`${groupDigits(totals.quantized)} of ${groupDigits(totals.tensors)} tensors quantized: ${formatBytes(totals.bytesIn)} -> ${formatBytes(bytesOut)}, ` +
+      `${totals.bitsPerWeight.toFixed(2)} bits per weight, rmse ${fmt(totals.rmse, 3)} over the quantized tensors, ${totals.seconds.toFixed(2)} s\n`);
+    io.out(`wrote ${outFile} and ${path.join(outDir, 'config.json')}\n`);
+    return 0;
+  } finally {
+    f.close();
+  }
+}
+
+export type { Tensor };
