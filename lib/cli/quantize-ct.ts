@@ -8,7 +8,6 @@ import { compressedTensorsEntries, compressedTensorsPlan, quantizationConfig } f
 import { dtypeInfo } from '../dtype';
 import { open } from '../file';
 import { dequantizeSync, Fp8Spec, IntSpec, QuantizedTensor, quantize } from '../quantized';
-import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
 import { type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
@@ -129,4 +128,3 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
   }
 }
 
-export type { Tensor };
