@@ -38,12 +38,12 @@ constexpr float eps() {
   return D == DType::kBF16 ? 0.0078125f : D == DType::kF16 ? 0.0009765625f : 1.1920928955078125e-07f;
 }
 
-// Round half to even (torch.round) without depending on the FPU mode.
-inline float round_even(float v) {
+// Round half to even (torch.round) without depending on the FPU mode; |v| is at most 2^7 here.
+inline int round_even(float v) {
   const float fl = std::floor(v);
-  const float d = v - fl;
-  if (d > 0.5f || (d == 0.5f && std::fmod(fl, 2.0f) != 0.0f)) return fl + 1.0f;
-  return fl;
+  const float d = v - fl;  // exact
+  const int i = static_cast<int>(fl);
+  return d > 0.5f || (d == 0.5f && (i & 1)) ? i + 1 : i;
 }
 
 template <DType D>
@@ -123,7 +123,8 @@ Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales
       if (sc == 0.0f) sc = eps<D>();
       float z = rd<D>(qmin - rd<D>(gmin[k] / sc));
       z = z < qmin ? qmin : (z > qmax ? qmax : z);
-      zp = static_cast<int32_t>(round_even(z));
+      if (z != z) z = 0.0f;
+      zp = round_even(z);
     }
     scales[k] = sc;
     zps[k] = zp;
@@ -144,6 +145,7 @@ Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales
               float v = rd<D>(load_t<D>(x, r * cols + c0 + j) / sc);
               if (!s.symmetric) v = rd<D>(v + zp);
               v = v < qmin ? qmin : (v > qmax ? qmax : v);
+              if (v != v) v = 0.0f;  // NaN (nonFinite 'propagate'): no integer code, 0 as in float->int conversion
               codes[r * cols + c0 + j] = static_cast<int8_t>(round_even(v));
             }
           }
