@@ -20,6 +20,7 @@
         "native/kernels/fp8-quant.cpp",
         "native/kernels/ggml.cpp",
         "native/kernels/int-quant.cpp",
+        "native/kernels/nf4.cpp",
         "native/kernels/ref/convert-ref.cpp",
         "native/kernels/ref/ggml-dequant-ref.cpp",
         "native/kernels/ref/ggml-quant-ref.cpp",

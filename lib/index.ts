@@ -26,7 +26,7 @@ export {
   QuantizedTensor, GGML_TYPES, GGML_BLOCKS, DEQUANTIZABLE_GGML_TYPES, QUANTIZABLE_GGML_TYPES, dequantize, dequantizeSync, quantize,
   quantizeSync,
 } from './quantized';
-export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
+export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, Nf4Spec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
 export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';

@@ -90,6 +90,8 @@ export interface NativeAddon {
     bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   packIntRows(codes: Int8Array, rows: number, cols: number, bits: number, words: Uint32Array | Int32Array): void;
   unpackIntRows(words: Uint32Array | Int32Array, rows: number, cols: number, bits: number, codes: Int8Array): void;
+  nf4Quantize(x: Buf, dtype: string, n: number, blocksize: number, packed: Uint8Array, absmax: Float32Array, checkFinite: boolean): void;
+  nf4Dequantize(packed: Buf, absmax: Float32Array, n: number, blocksize: number, out: Float32Array): void;
   compareF32(a: Float32Array, b: Float32Array): { sse: number; maxAbs: number; aa: number; bb: number; ab: number; n: number };
   dequantizeGgmlSync(blocks: Buf, type: number, out: Float32Array, n: number, backend?: 'ref' | 'auto'): void;
   dequantizeGgml(blocks: Buf, type: number, out: Float32Array, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;

@@ -68,8 +68,23 @@ export interface IntSpec {
   pad?: boolean;
 }
 
-/** A quantization spec: ggml block types, FP8 or integer RTN. */
-export type QuantSpec = GgmlSpec | Fp8Spec | IntSpec;
+/**
+ * bitsandbytes NF4: per block of `blockSize` elements of the flattened tensor, absmax (f32) and 4-bit codes of
+ * x / absmax (computed in the input dtype) into the NormalFloat table, midpoint ties to the lower code. Parts:
+ * `weight` (u8 `[ceil(n/2), 1]`, the first element in the high nibble), `absmax` (f32), `quant_map` (f32[16]).
+ */
+export interface Nf4Spec {
+  scheme: 'nf4';
+  /** 32, 64 (default), 128 ... 4096. */
+  blockSize?: number;
+  /** Not available yet (ERR_CONFIG when true). */
+  doubleQuant?: boolean;
+  /** The input's dtype (set by quantize), which dequantize restores by default. */
+  dtype?: DType;
+}
+
+/** A quantization spec: ggml block types, FP8, integer RTN or NF4. */
+export type QuantSpec = GgmlSpec | Fp8Spec | IntSpec | Nf4Spec;
 
 /**
  * A quantized tensor: `shape` is the logical (dequantized) shape in PyTorch order; `parts` holds the stored
@@ -105,6 +120,7 @@ export class QuantizedTensor {
     const sp = this.spec;
     const kind = sp.scheme === 'ggml' ? sp.type
       : sp.scheme === 'fp8' ? `${sp.format ?? 'e4m3'} ${sp.granularity ?? 'tensor'}`
+      : sp.scheme === 'nf4' ? `block ${sp.blockSize ?? 64}`
       : `${sp.bits}-bit ${sp.symmetric === false ? 'asym' : 'sym'} ${sp.groupSize ?? 128}`;
     return `QuantizedTensor<${this.spec.scheme} ${kind}>[${this.shape.join(', ')}]`;
   }
@@ -140,6 +156,7 @@ export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: D
     throwIfAborted(signal);
     if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
     if (q.spec.scheme === 'int') return dequantizeInt(q, dtype);
+    if (q.spec.scheme === 'nf4') return dequantizeNf4(q, dtype);
     const spec = q.spec;
     const blocks = q.parts.blocks;
     const out = zeros(q.shape, 'f32');
@@ -155,6 +172,7 @@ export function dequantizeSync(q: QuantizedTensor, dtype: DType = 'f32'): Tensor
   checkQuantized(q, dtype);
   if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
   if (q.spec.scheme === 'int') return dequantizeInt(q, dtype);
+  if (q.spec.scheme === 'nf4') return dequantizeNf4(q, dtype);
   const out = zeros(q.shape, 'f32');
   native.dequantizeGgmlSync(q.parts.blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel);
   return dtype === 'f32' ? out : out.to(dtype);
@@ -197,7 +215,7 @@ function prepareQuantize(t: unknown, spec: unknown, options: unknown, keys: stri
   if (!(t instanceof Tensor)) throw invalidArgType('The "t" argument must be a Tensor');
   if (typeof spec !== 'object' || spec === null) throw invalidArgType('The "spec" argument must be an object');
   const sp = checkOptions<GgmlSpec>(spec, 'spec', ['scheme', 'type']);
-  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml', 'fp8', 'int')`);
+  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml', 'fp8', 'int', 'nf4')`);
   const type = sp.type as GgmlType;
   if (!QUANTIZABLE_GGML_TYPES.includes(type))
     throw new WeightsmithError('ERR_CONFIG', `ggml type '${String(sp.type)}' cannot be quantized to (supported: ${QUANTIZABLE_GGML_TYPES.join(', ')})`);
@@ -227,6 +245,14 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
   const caller: { stack?: string } = {};
   Error.captureStackTrace(caller, quantize);
   return withCallerStack((async () => {
+    if ((spec as { scheme?: unknown })?.scheme === 'nf4' && t instanceof Tensor) {
+      const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
+      const signal = checkSignal(opts.signal);
+      throwIfAborted(signal);
+      const q = quantizeNf4(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+      throwIfAborted(signal);
+      return q;
+    }
     if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
       const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
       const signal = checkSignal(opts.signal);
@@ -258,6 +284,10 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
 
 /** Synchronous twin of {@link quantize}. */
 export function quantizeSync(t: Tensor, spec: QuantSpec, options?: Omit<QuantizeOptions, 'signal'>): QuantizedTensor {
+  if ((spec as { scheme?: unknown })?.scheme === 'nf4' && t instanceof Tensor) {
+    const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
+    return quantizeNf4(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+  }
   if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
     const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
     const p = prepareInt(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
@@ -468,4 +498,45 @@ function dequantizeInt(q: QuantizedTensor, dtype: DType): Tensor {
   let f = tensor(out, q.shape);
   if (wd !== 'f32') f = f.to(wd);
   return f.dtype === dtype ? f : f.to(dtype);
+}
+
+const NF4_BLOCK_SIZES = [32, 64, 128, 256, 512, 1024, 2048, 4096];
+
+function quantizeNf4(t: Tensor, sp: Record<string, unknown>, nonFinite: string): QuantizedTensor {
+  const spec = checkOptions<Nf4Spec>(sp, 'spec', ['scheme', 'blockSize', 'doubleQuant', 'dtype']) as Nf4Spec;
+  const blockSize = spec.blockSize ?? 64;
+  if (!NF4_BLOCK_SIZES.includes(blockSize)) throw new WeightsmithError('ERR_CONFIG', `nf4 blockSize must be one of ${NF4_BLOCK_SIZES.join(', ')}, not ${String(blockSize)}`);
+  if (spec.doubleQuant) throw new WeightsmithError('ERR_CONFIG', 'nf4 double quantization is not available yet');
+  let x = t;
+  if (!['f32', 'f16', 'bf16'].includes(t.dtype)) {
+    if (!dtypeInfo(t.dtype)?.float) throw new WeightsmithError('ERR_DTYPE', `cannot quantize ${t.dtype} to nf4`);
+    x = t.to('f32');
+  }
+  if (nonFinite === 'zero') {
+    const f = x.to('f32');
+    x = tensor(Float32Array.from(f.data as Float32Array, (v) => (Number.isFinite(v) ? v : 0)), f.shape).to(x.dtype);
+  }
+  const n = t.numel;
+  const packed = new Uint8Array(Math.ceil(n / 2));
+  const absmax = new Float32Array(Math.ceil(n / blockSize));
+  native.nf4Quantize(x.bytes(), x.dtype, n, blockSize, packed, absmax, nonFinite === 'error');
+  return new QuantizedTensor({ scheme: 'nf4', blockSize, dtype: t.dtype }, t.shape, {
+    weight: tensor(packed, [packed.length, 1]),
+    absmax: tensor(absmax, [absmax.length]),
+    quant_map: tensor(NF4_TABLE.slice(), [16]),
+  });
+}
+
+/** bitsandbytes' NF4 table (index -> value). */
+const NF4_TABLE = Float32Array.from([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+  -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
+  0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0]);
+
+function dequantizeNf4(q: QuantizedTensor, dtype: DType): Tensor {
+  const spec = q.spec as Nf4Spec;
+  const n = q.numel;
+  const out = new Float32Array(n);
+  native.nf4Dequantize(q.parts.weight.bytes(), q.parts.absmax.data as Float32Array, n, spec.blockSize ?? 64, out);
+  const f = tensor(out, q.shape);
+  return dtype === 'f32' ? f : f.to(dtype);
 }

@@ -25,6 +25,8 @@ Napi::Value QuantizeFp8Sync(const Napi::CallbackInfo& info);
 Napi::Value QuantizeInt(const Napi::CallbackInfo& info);
 Napi::Value QuantizeIntSync(const Napi::CallbackInfo& info);
 Napi::Value PackIntRows(const Napi::CallbackInfo& info);
+Napi::Value Nf4Quantize(const Napi::CallbackInfo& info);
+Napi::Value Nf4Dequantize(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -120,6 +122,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizeInt", Napi::Function::New<QuantizeInt>(env, "quantizeInt"));
   exports.Set("quantizeIntSync", Napi::Function::New<QuantizeIntSync>(env, "quantizeIntSync"));
   exports.Set("packIntRows", Napi::Function::New(env, PackIntRows, "packIntRows"));
+  exports.Set("nf4Quantize", Napi::Function::New<Nf4Quantize>(env, "nf4Quantize"));
+  exports.Set("nf4Dequantize", Napi::Function::New<Nf4Dequantize>(env, "nf4Dequantize"));
   exports.Set("unpackIntRows", Napi::Function::New(env, PackIntRows, "unpackIntRows", reinterpret_cast<void*>(1)));
   return exports;
 }
