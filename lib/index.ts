@@ -29,6 +29,7 @@ export {
 export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, Nf4Spec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
+export { bitsandbytesEntries, bitsandbytesConfig, readBitsandbytes } from './bitsandbytes';
 export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';
 export { compare } from './compare';
 export type { CompareResult } from './compare';

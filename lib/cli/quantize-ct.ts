@@ -4,10 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AtomicFile } from '../atomic';
 import { compare } from '../compare';
+import { bitsandbytesConfig, bitsandbytesEntries, bitsandbytesPlan } from '../bitsandbytes';
 import { compressedTensorsEntries, compressedTensorsPlan, quantizationConfig } from '../compressed-tensors';
 import { dtypeInfo } from '../dtype';
 import { open } from '../file';
-import { dequantizeSync, Fp8Spec, IntSpec, QuantizedTensor, quantize } from '../quantized';
+import { dequantizeSync, Fp8Spec, IntSpec, Nf4Spec, QuantizedTensor, quantize } from '../quantized';
 import { createWriter, PlanEntry } from '../writer';
 import { type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
@@ -17,14 +18,17 @@ const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 export interface CtOptions {
   input: string;
   output: string;
-  spec: IntSpec | Fp8Spec;
+  spec: IntSpec | Fp8Spec | Nf4Spec;
   include?: RegExp;
   exclude?: RegExp;
   io: 'auto' | 'mmap' | 'pread';
   json: boolean;
 }
 
-/** Quantizes the 2-D weights of a checkpoint to compressed-tensors (safetensors + config.json), tensor by tensor. */
+/**
+ * Quantizes the 2-D weights of a checkpoint to compressed-tensors (int, fp8) or the bitsandbytes 4-bit layout
+ * (nf4): safetensors + config.json, tensor by tensor.
+ */
 export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<number> {
   const started = Date.now();
   const outDir = o.output.endsWith('.safetensors') ? path.dirname(o.output) : o.output;
@@ -39,7 +43,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       if (!dtypeInfo(info.dtype)!.float || info.ggmlType && info.ggmlType !== info.dtype) return false;
       if (o.exclude?.test(name)) return false;
       if (o.include ? !o.include.test(name) : info.shape.length !== 2 || DEFAULT_SKIP.test(name) || !name.endsWith('.weight')) return false;
-      const gs = o.spec.scheme === 'int' ? o.spec.groupSize ?? 128 : 'channel';
+      const gs = o.spec.scheme === 'int' ? o.spec.groupSize ?? 128 : 'channel';  // fp8 and nf4 take any row
       return !(typeof gs === 'number' && row(info.shape) % gs !== 0);
     };
     const plan: PlanEntry[] = [];
@@ -49,7 +53,8 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       const info = f.info(name);
       if (quantizes(name)) {
         const wd = ['f16', 'bf16'].includes(info.dtype) ? info.dtype : 'f32';
-        for (const e of compressedTensorsPlan(name, info.shape, wd, o.spec)) plan.push(e);
+        const entries = o.spec.scheme === 'nf4' ? bitsandbytesPlan(name, info.shape, wd, o.spec) : compressedTensorsPlan(name, info.shape, wd, o.spec);
+        for (const e of entries) plan.push(e);
       } else {
         plan.push({ name, dtype: info.dtype, shape: info.shape });
         if (name.endsWith('.weight') && info.shape.length === 2) ignore.push(name.slice(0, -'.weight'.length));
@@ -70,11 +75,12 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
         if (quantizes(name)) {
           const x = ['f16', 'bf16', 'f32'].includes(src.dtype) ? src : src.to('f32');
           const q: QuantizedTensor = await quantize(x, o.spec);
-          for (const [k, t] of Object.entries(compressedTensorsEntries(name, q))) await w.write(k, t);
+          const entries = q.spec.scheme === 'nf4' ? bitsandbytesEntries(name, q) : compressedTensorsEntries(name, q);
+          for (const [k, t] of Object.entries(entries)) await w.write(k, t);
           const c = compare(x, dequantizeSync(q, x.dtype));
           sse += c.mse * numel;
           count += numel;
-          rows.push({ name, stored: String(q.spec.scheme === 'int' ? `int${q.spec.bits}` : 'fp8'), shape: [...src.shape], bitsPerWeight: (q.byteLength * 8) / numel, bytes: q.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb });
+          rows.push({ name, stored: q.spec.scheme === 'int' ? `int${q.spec.bits}` : q.spec.scheme, shape: [...src.shape], bitsPerWeight: (q.byteLength * 8) / numel, bytes: q.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb });
         } else {
           await w.write(name, src);
           const r = { name, stored: src.dtype, shape: [...src.shape], bitsPerWeight: dtypeInfo(src.dtype)!.bits, bytes: src.byteLength } as (typeof rows)[number];
@@ -95,7 +101,9 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     let config: Record<string, unknown> = {};
     const inConfig = path.join(inDir, 'config.json');
     if (fs.existsSync(inConfig)) config = JSON.parse(fs.readFileSync(inConfig, 'utf8'));
-    config.quantization_config = quantizationConfig(o.spec, ignore);
+    config.quantization_config = o.spec.scheme === 'nf4'
+      ? bitsandbytesConfig(['f16', 'bf16'].includes(String(config.torch_dtype)) ? (config.torch_dtype === 'float16' ? 'f16' : 'bf16') : 'f32', ignore)
+      : quantizationConfig(o.spec, ignore);
     const cf = AtomicFile.create(path.join(outDir, 'config.json'));
     try {
       cf.writeSync(Buffer.from(`${JSON.stringify(config, null, 2)}\n`), 0);
@@ -112,7 +120,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       rmse: count ? Math.sqrt(sse / count) : 0, seconds: (Date.now() - started) / 1000,
     };
     if (o.json) {
-      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
+      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: o.spec.scheme === 'nf4' ? 'bitsandbytes' : 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
       return 0;
     }
     const fmt = (x: number | undefined, d: number) => (x === undefined ? '-' : x === Infinity ? 'inf' : x.toPrecision(d));
