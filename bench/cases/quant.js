@@ -320,8 +320,46 @@ function dequantizeCase(type) {
   };
 }
 
+// Schemes with scales (compressed-tensors int and fp8, bitsandbytes nf4) through the public API on a 4096 x
+// 4096 f32 and bf16 weight; GB/s counts the input bytes plus the stored parts.
+const SCHEMES = [
+  ['int4 g128', { scheme: 'int', bits: 4, groupSize: 128 }],
+  ['int4 g128 asym', { scheme: 'int', bits: 4, groupSize: 128, symmetric: false }],
+  ['int8 channel', { scheme: 'int', bits: 8, groupSize: 'channel' }],
+  ['fp8 channel', { scheme: 'fp8', granularity: 'channel' }],
+  ['fp8 block', { scheme: 'fp8', granularity: 'block' }],
+  ['nf4 b64', { scheme: 'nf4', blockSize: 64 }],
+];
+
+function schemeCase([label, spec], dtype) {
+  return {
+    name: `quantize ${label} (${dtype})`,
+    targets: { memcpy: 0.5 },
+    async run() {
+      const api = ws();
+      api.setThreads(2);
+      const rows = 4096;
+      const cols = 4096;
+      const x32 = api.tensor(fillWeights(new Float32Array(rows * cols)), [rows, cols]);
+      const x = dtype === 'f32' ? x32 : x32.to(dtype);
+      let q = api.quantizeSync(x, spec);
+      const bytes = x.byteLength + q.byteLength;
+      const samples = timeSync(() => { q = api.quantizeSync(x, spec); }, { warmup: 1, reps: 5, minReps: 2, budget: 3 });
+      const deq = timeSync(() => api.dequantizeSync(q), { warmup: 1, reps: 3, minReps: 1, budget: 2 });
+      const c = api.compare(x, api.dequantizeSync(q, dtype));
+      return {
+        size: `${rows}x${cols} ${dtype}, ${fmtBytes(x.byteLength)} -> ${fmtBytes(q.byteLength)}`,
+        bytes,
+        samples,
+        notes: [`dequantize: ${gbpsOf(bytes, deq).toFixed(2)} GB/s`, `SQNR ${c.sqnrDb.toFixed(1)} dB`],
+        errors: [],
+      };
+    },
+  };
+}
+
 module.exports = {
-  cases: [...TYPES.map(quantizeCase), ...TYPES.map(dequantizeCase)],
+  cases: [...TYPES.map(quantizeCase), ...TYPES.map(dequantizeCase), ...SCHEMES.flatMap((sc) => [schemeCase(sc, 'f32'), schemeCase(sc, 'bf16')])],
   // The JS-loop peers, exported for ad-hoc checks.
   jsQuantizeQ8_0, jsQuantizeQ4_0, fp16Bits,
 };
