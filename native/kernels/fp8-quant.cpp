@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "weight-math.h"
 #include "weightsmith/convert.h"
 #include "weightsmith/float-bits.h"
 #include "weightsmith/thread-pool.h"
@@ -13,26 +14,6 @@
 namespace ws {
 
 namespace {
-
-template <DType D>
-inline float load_t(const uint8_t* p, size_t i) {
-  if constexpr (D == DType::kF32) {
-    float v;
-    std::memcpy(&v, p + 4 * i, 4);
-    return v;
-  } else {
-    uint16_t h;
-    std::memcpy(&h, p + 2 * i, 2);
-    return f32_from_bits(D == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
-  }
-}
-
-template <DType D>
-inline float in_dtype_t(float v) {
-  if constexpr (D == DType::kBF16) return f32_from_bits(bf16_to_f32(f32_to_bf16(f32_bits(v))));
-  else if constexpr (D == DType::kF16) return f32_from_bits(f16_to_f32(f32_to_f16(f32_bits(v))));
-  else return v;
-}
 
 // Row-segment kernels, specialized per weight dtype so the loops vectorize.
 template <DType D>
@@ -42,14 +23,14 @@ void amax_segment(const uint8_t* x, size_t base, size_t len, float* am, size_t b
     float m = am[g];
     uint32_t nonfinite = 0;
     for (size_t k = 0; k < n; ++k) {
-      const float a = std::fabs(load_t<D>(x, base + c0 + k));
+      const float a = std::fabs(load_weight<D>(x, base + c0 + k));
       nonfinite |= static_cast<uint32_t>(f32_bits(a) >= 0x7f800000u);
       m = a > m ? a : m;  // NaN never wins; branch-free so the loop vectorizes
     }
     am[g] = m;
     if (nonfinite && *bad == SIZE_MAX) {
       for (size_t k = 0; k < n; ++k) {
-        if (!std::isfinite(load_t<D>(x, base + c0 + k))) {
+        if (!std::isfinite(load_weight<D>(x, base + c0 + k))) {
           *bad = base + c0 + k;
           break;
         }
@@ -61,21 +42,10 @@ void amax_segment(const uint8_t* x, size_t base, size_t len, float* am, size_t b
 template <DType D>
 void scale_segment(const uint8_t* x, size_t base, size_t len, float sc, float fmax, float* tmp) {
   for (size_t k = 0; k < len; ++k) {
-    float q = in_dtype_t<D>(load_t<D>(x, base + k) / sc);
+    float q = round_to_weight<D>(load_weight<D>(x, base + k) / sc);
     q = q < -fmax ? -fmax : (q > fmax ? fmax : q);  // clamp (NaN passes through)
     tmp[k] = q;
   }
-}
-
-// An f32 result rounded to the weight dtype, as a torch op on an f16/bf16 tensor computes it.
-inline float in_dtype(DType d, float v) {
-  if (d == DType::kBF16) return f32_from_bits(bf16_to_f32(f32_to_bf16(f32_bits(v))));
-  if (d == DType::kF16) return f32_from_bits(f16_to_f32(f32_to_f16(f32_bits(v))));
-  return v;
-}
-
-inline float dtype_eps(DType d) {
-  return d == DType::kBF16 ? 0.0078125f : d == DType::kF16 ? 0.0009765625f : 1.1920928955078125e-07f;
 }
 
 }  // namespace
@@ -130,8 +100,9 @@ Status fp8_quantize(const Fp8QuantSpec& spec, const void* xv, uint8_t* out, floa
     for (size_t k = 0; k < part[ch].size(); ++k) amax[g0 * gc + k] = std::fmax(amax[g0 * gc + k], part[ch][k]);
   }
   for (size_t g = 0; g < gr * gc; ++g) {
-    float sc = in_dtype(wd, amax[g] / fmax);
-    if (sc == 0.0f) sc = dtype_eps(wd);
+    const float q = amax[g] / fmax;
+    float sc = wd == DType::kBF16 ? round_to_weight<DType::kBF16>(q) : wd == DType::kF16 ? round_to_weight<DType::kF16>(q) : q;
+    if (sc == 0.0f) sc = wd == DType::kBF16 ? weight_eps<DType::kBF16>() : wd == DType::kF16 ? weight_eps<DType::kF16>() : weight_eps<DType::kF32>();
     scales[g] = sc;
   }
 

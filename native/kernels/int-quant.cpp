@@ -6,37 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "weight-math.h"
 #include "weightsmith/float-bits.h"
 #include "weightsmith/thread-pool.h"
 
 namespace ws {
 
 namespace {
-
-template <DType D>
-inline float load_t(const uint8_t* p, size_t i) {
-  if constexpr (D == DType::kF32) {
-    float v;
-    std::memcpy(&v, p + 4 * i, 4);
-    return v;
-  } else {
-    uint16_t h;
-    std::memcpy(&h, p + 2 * i, 2);
-    return f32_from_bits(D == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
-  }
-}
-
-template <DType D>
-inline float rd(float v) {  // an f32 result rounded to the weight dtype
-  if constexpr (D == DType::kBF16) return f32_from_bits(bf16_to_f32(f32_to_bf16(f32_bits(v))));
-  else if constexpr (D == DType::kF16) return f32_from_bits(f16_to_f32(f32_to_f16(f32_bits(v))));
-  else return v;
-}
-
-template <DType D>
-constexpr float eps() {
-  return D == DType::kBF16 ? 0.0078125f : D == DType::kF16 ? 0.0009765625f : 1.1920928955078125e-07f;
-}
 
 // Round half to even (torch.round) without depending on the FPU mode; |v| is at most 2^7 here.
 inline int round_even(float v) {
@@ -74,7 +50,7 @@ Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales
             float mn = pmin[ch][slot], mx = pmax[ch][slot];
             uint32_t nonfinite = 0;
             for (size_t k = 0; k < n; ++k) {
-              const float v = load_t<D>(x, r * cols + c0 + k);
+              const float v = load_weight<D>(x, r * cols + c0 + k);
               nonfinite |= static_cast<uint32_t>((f32_bits(v) & 0x7f800000u) == 0x7f800000u);
               mn = v < mn ? v : mn;
               mx = v > mx ? v : mx;
@@ -83,7 +59,7 @@ Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales
             pmax[ch][slot] = mx;
             if (nonfinite && bad[ch] == SIZE_MAX) {
               for (size_t k = 0; k < n; ++k) {
-                if (!std::isfinite(load_t<D>(x, r * cols + c0 + k))) {
+                if (!std::isfinite(load_weight<D>(x, r * cols + c0 + k))) {
                   bad[ch] = r * cols + c0 + k;
                   break;
                 }
@@ -116,12 +92,12 @@ Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales
     int32_t zp = 0;
     if (s.symmetric) {
       const float amax = std::fmax(std::fabs(gmin[k]), std::fabs(gmax[k]));
-      sc = rd<D>(amax / rd<D>((qmax - qmin) / 2));
-      if (sc == 0.0f) sc = eps<D>();
+      sc = round_to_weight<D>(amax / round_to_weight<D>((qmax - qmin) / 2));
+      if (sc == 0.0f) sc = weight_eps<D>();
     } else {
-      sc = rd<D>(rd<D>(gmax[k] - gmin[k]) / (qmax - qmin));
-      if (sc == 0.0f) sc = eps<D>();
-      float z = rd<D>(qmin - rd<D>(gmin[k] / sc));
+      sc = round_to_weight<D>(round_to_weight<D>(gmax[k] - gmin[k]) / (qmax - qmin));
+      if (sc == 0.0f) sc = weight_eps<D>();
+      float z = round_to_weight<D>(qmin - round_to_weight<D>(gmin[k] / sc));
       z = z < qmin ? qmin : (z > qmax ? qmax : z);
       if (z != z) z = 0.0f;
       zp = round_even(z);
@@ -142,8 +118,8 @@ Status run(const IntQuantSpec& s, const uint8_t* x, int8_t* codes, float* scales
             const float sc = scales[k];
             const float zp = static_cast<float>(zps[k]);
             for (size_t j = 0; j < n; ++j) {
-              float v = rd<D>(load_t<D>(x, r * cols + c0 + j) / sc);
-              if (!s.symmetric) v = rd<D>(v + zp);
+              float v = round_to_weight<D>(load_weight<D>(x, r * cols + c0 + j) / sc);
+              if (!s.symmetric) v = round_to_weight<D>(v + zp);
               v = v < qmin ? qmin : (v > qmax ? qmax : v);
               if (v != v) v = 0.0f;  // NaN (nonFinite 'propagate'): no integer code, 0 as in float->int conversion
               codes[r * cols + c0 + j] = static_cast<int8_t>(round_even(v));
