@@ -41,7 +41,7 @@ inline constexpr GgmlTypeInfo kGgmlTypes[] = {
 };
 
 // The row for a type id, or nullptr for ids that are out of range or removed.
-inline const GgmlTypeInfo* ggml_type_info(uint64_t id) {
+constexpr const GgmlTypeInfo* ggml_type_info(uint64_t id) {
   for (const auto& t : kGgmlTypes)
     if (t.id == id) return &t;
   return nullptr;

@@ -152,8 +152,10 @@ void q6_k(const uint8_t* b, float* y) {
 
 using BlockFn = void (*)(const uint8_t*, float*);
 
-template <BlockFn Fn, size_t kBlock, size_t kBytes>
+// Block geometry comes from the type table (ggml-types.h).
+template <BlockFn Fn, uint32_t kType>
 void blocks_of(const uint8_t* b, float* y, size_t nblocks) {
+  constexpr size_t kBlock = ggml_type_info(kType)->block_size, kBytes = ggml_type_info(kType)->type_size;
   for (size_t i = 0; i < nblocks; ++i) Fn(b + i * kBytes, y + i * kBlock);
 }
 
@@ -161,14 +163,14 @@ void blocks_of(const uint8_t* b, float* y, size_t nblocks) {
 
 GgmlDequantFn ggml_dequant_ref_fn(uint32_t type) {
   switch (type) {
-    case 2: return blocks_of<q4_0, 32, 18>;
-    case 3: return blocks_of<q4_1, 32, 20>;
-    case 6: return blocks_of<q5_0, 32, 22>;
-    case 7: return blocks_of<q5_1, 32, 24>;
-    case 8: return blocks_of<q8_0, 32, 34>;
-    case 12: return blocks_of<q4_k, 256, 144>;
-    case 13: return blocks_of<q5_k, 256, 176>;
-    case 14: return blocks_of<q6_k, 256, 210>;
+    case 2: return blocks_of<q4_0, 2>;
+    case 3: return blocks_of<q4_1, 3>;
+    case 6: return blocks_of<q5_0, 6>;
+    case 7: return blocks_of<q5_1, 7>;
+    case 8: return blocks_of<q8_0, 8>;
+    case 12: return blocks_of<q4_k, 12>;
+    case 13: return blocks_of<q5_k, 13>;
+    case 14: return blocks_of<q6_k, 14>;
     default: return nullptr;
   }
 }

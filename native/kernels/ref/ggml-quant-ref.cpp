@@ -412,8 +412,10 @@ void q6_k(const float* x, uint8_t* b) {
 
 using QuantFn = void (*)(const float*, uint8_t*);
 
-template <QuantFn Fn, size_t kBlock, size_t kBytes>
+// Block geometry comes from the type table (ggml-types.h).
+template <QuantFn Fn, uint32_t kType>
 void blocks_of(const float* x, uint8_t* b, size_t nblocks) {
+  constexpr size_t kBlock = ggml_type_info(kType)->block_size, kBytes = ggml_type_info(kType)->type_size;
   for (size_t i = 0; i < nblocks; ++i) Fn(x + i * kBlock, b + i * kBytes);
 }
 
@@ -421,14 +423,14 @@ void blocks_of(const float* x, uint8_t* b, size_t nblocks) {
 
 GgmlQuantFn ggml_quant_ref_fn(uint32_t type) {
   switch (type) {
-    case 2: return blocks_of<q4_0, 32, 18>;
-    case 3: return blocks_of<q4_1, 32, 20>;
-    case 6: return blocks_of<q5_0, 32, 22>;
-    case 7: return blocks_of<q5_1, 32, 24>;
-    case 8: return blocks_of<q8_0, 32, 34>;
-    case 12: return blocks_of<q4_k, 256, 144>;
-    case 13: return blocks_of<q5_k, 256, 176>;
-    case 14: return blocks_of<q6_k, 256, 210>;
+    case 2: return blocks_of<q4_0, 2>;
+    case 3: return blocks_of<q4_1, 3>;
+    case 6: return blocks_of<q5_0, 6>;
+    case 7: return blocks_of<q5_1, 7>;
+    case 8: return blocks_of<q8_0, 8>;
+    case 12: return blocks_of<q4_k, 12>;
+    case 13: return blocks_of<q5_k, 13>;
+    case 14: return blocks_of<q6_k, 14>;
     default: return nullptr;
   }
 }
