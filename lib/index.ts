@@ -24,12 +24,12 @@ export { WeightFile, open, openSync } from './file';
 export type { OpenOptions, IoMode, TensorInfo, MetadataValue, MetadataType } from './file';
 export {
   QuantizedTensor, GGML_TYPES, GGML_BLOCKS, DEQUANTIZABLE_GGML_TYPES, QUANTIZABLE_GGML_TYPES, dequantize, dequantizeSync, quantize,
-  quantizeSync,
+  quantizeSync, bnb4Table, bnbDynamicMap,
 } from './quantized';
-export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, Nf4Spec, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
+export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, Nf4Spec, Fp4Spec, Bnb4Spec, Bnb4Options, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
-export { bitsandbytesEntries, bitsandbytesConfig, readBitsandbytes } from './bitsandbytes';
+export { bitsandbytesEntries, bitsandbytesConfig, bitsandbytesPlan, isBitsandbytes, readBitsandbytes } from './bitsandbytes';
 export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';
 export { compare } from './compare';
 export type { CompareResult } from './compare';

@@ -90,8 +90,17 @@ export interface NativeAddon {
     bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   packIntRows(codes: Int8Array, rows: number, cols: number, bits: number, words: Uint32Array | Int32Array): void;
   unpackIntRows(words: Uint32Array | Int32Array, rows: number, cols: number, bits: number, codes: Int8Array): void;
-  nf4Quantize(x: Buf, dtype: string, n: number, blocksize: number, packed: Uint8Array, absmax: Float32Array, checkFinite: boolean): void;
-  nf4Dequantize(packed: Buf, absmax: Float32Array, n: number, blocksize: number, out: Float32Array): void;
+  bnb4QuantizeSync(type: 'nf4' | 'fp4', x: Buf, dtype: string, n: number, blocksize: number, packed: Uint8Array, absmax: Float32Array,
+    checkFinite: boolean, backend?: 'ref' | 'auto'): void;
+  bnb4Quantize(type: 'nf4' | 'fp4', x: Buf, dtype: string, n: number, blocksize: number, packed: Uint8Array, absmax: Float32Array,
+    checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  bnb4DequantizeSync(type: 'nf4' | 'fp4', packed: Buf, absmax: Float32Array, n: number, blocksize: number, out: Float32Array, backend?: 'ref' | 'auto'): void;
+  bnb4Dequantize(type: 'nf4' | 'fp4', packed: Buf, absmax: Float32Array, n: number, blocksize: number, out: Float32Array,
+    owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  bnb4Table(type: 'nf4' | 'fp4'): Float32Array;
+  bnbDynamicMap(): Float32Array;
+  blockwise8Quantize(x: Float32Array, blocksize: number, code: Float32Array, q: Uint8Array, absmax: Float32Array): void;
+  blockwise8Dequantize(q: Uint8Array, absmax: Float32Array, blocksize: number, code: Float32Array, out: Float32Array): void;
   compareF32(a: Float32Array, b: Float32Array): { sse: number; maxAbs: number; aa: number; bb: number; ab: number; n: number };
   dequantizeGgmlSync(blocks: Buf, type: number, out: Float32Array, n: number, backend?: 'ref' | 'auto'): void;
   dequantizeGgml(blocks: Buf, type: number, out: Float32Array, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;

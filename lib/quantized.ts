@@ -69,22 +69,38 @@ export interface IntSpec {
 }
 
 /**
- * bitsandbytes NF4: per block of `blockSize` elements of the flattened tensor, absmax (f32) and 4-bit codes of
- * x / absmax (computed in the input dtype) into the NormalFloat table, midpoint ties to the lower code. Parts:
- * `weight` (u8 `[ceil(n/2), 1]`, the first element in the high nibble), `absmax` (f32), `quant_map` (f32[16]).
+ * bitsandbytes 4-bit blockwise quantization, NF4 (NormalFloat) or FP4, with the arithmetic of bitsandbytes'
+ * torch backend (FORMATS.md b5): per block of `blockSize` elements of the flattened tensor, absmax (f32) and the
+ * 4-bit code of clamp(x * (1 / absmax), -1, 1) among the midpoints of the code table (ties to the lower value).
+ * Parts: `weight` (u8 `[ceil(n/2), 1]`, the first element in the high nibble), `absmax` (f32 `[blocks]`) and
+ * `quant_map` (f32[16]). With `doubleQuant` (QLoRA's double quantization) `absmax` holds u8 codes of
+ * absmax - mean(absmax) in blocks of 256 with the signed 8-bit dynamic map, and three parts more:
+ * `nested_absmax` (f32), `nested_quant_map` (f32[256]) and `nested_offset` (f32[1], the mean).
  */
-export interface Nf4Spec {
-  scheme: 'nf4';
+export interface Bnb4Options {
   /** 32, 64 (default), 128 ... 4096. */
   blockSize?: number;
-  /** Not available yet (ERR_CONFIG when true). */
+  /** Quantize the absmax values too (default false). */
   doubleQuant?: boolean;
-  /** The input's dtype (set by quantize), which dequantize restores by default. */
+  /** The input's dtype (set by quantize; recorded as the quant state's `dtype` in the bitsandbytes layout). */
   dtype?: DType;
 }
 
-/** A quantization spec: ggml block types, FP8, integer RTN or NF4. */
-export type QuantSpec = GgmlSpec | Fp8Spec | IntSpec | Nf4Spec;
+/** bitsandbytes NF4 (4-bit NormalFloat); see {@link Bnb4Options}. */
+export interface Nf4Spec extends Bnb4Options {
+  scheme: 'nf4';
+}
+
+/** bitsandbytes FP4 (1 sign, 2 exponent, 1 mantissa bit, scaled to [-1, 1]); see {@link Bnb4Options}. */
+export interface Fp4Spec extends Bnb4Options {
+  scheme: 'fp4';
+}
+
+/** A bitsandbytes 4-bit spec. */
+export type Bnb4Spec = Nf4Spec | Fp4Spec;
+
+/** A quantization spec: ggml block types, FP8, integer RTN, or bitsandbytes NF4/FP4. */
+export type QuantSpec = GgmlSpec | Fp8Spec | IntSpec | Bnb4Spec;
 
 /**
  * A quantized tensor: `shape` is the logical (dequantized) shape in PyTorch order; `parts` holds the stored
@@ -120,7 +136,7 @@ export class QuantizedTensor {
     const sp = this.spec;
     const kind = sp.scheme === 'ggml' ? sp.type
       : sp.scheme === 'fp8' ? `${sp.format ?? 'e4m3'} ${sp.granularity ?? 'tensor'}`
-      : sp.scheme === 'nf4' ? `block ${sp.blockSize ?? 64}`
+      : sp.scheme === 'nf4' || sp.scheme === 'fp4' ? `block ${sp.blockSize ?? 64}${sp.doubleQuant ? ' double-quant' : ''}`
       : `${sp.bits}-bit ${sp.symmetric === false ? 'asym' : 'sym'} ${sp.groupSize ?? 128}`;
     return `QuantizedTensor<${this.spec.scheme} ${kind}>[${this.shape.join(', ')}]`;
   }
@@ -156,7 +172,7 @@ export function dequantize(q: QuantizedTensor, dtype: DType = 'f32', options?: D
     throwIfAborted(signal);
     if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
     if (q.spec.scheme === 'int') return dequantizeInt(q, dtype);
-    if (q.spec.scheme === 'nf4') return dequantizeNf4(q, dtype);
+    if (q.spec.scheme === 'nf4' || q.spec.scheme === 'fp4') return dequantizeBnb4(q, dtype, signal);
     const spec = q.spec;
     const blocks = q.parts.blocks;
     const out = zeros(q.shape, 'f32');
@@ -172,7 +188,7 @@ export function dequantizeSync(q: QuantizedTensor, dtype: DType = 'f32'): Tensor
   checkQuantized(q, dtype);
   if (q.spec.scheme === 'fp8') return dequantizeFp8(q, dtype);
   if (q.spec.scheme === 'int') return dequantizeInt(q, dtype);
-  if (q.spec.scheme === 'nf4') return dequantizeNf4(q, dtype);
+  if (q.spec.scheme === 'nf4' || q.spec.scheme === 'fp4') return dequantizeBnb4Sync(q, dtype);
   const out = zeros(q.shape, 'f32');
   native.dequantizeGgmlSync(q.parts.blocks.bytes(), GGML_TYPES[q.spec.type], out.data as Float32Array, q.numel);
   return dtype === 'f32' ? out : out.to(dtype);
@@ -215,7 +231,7 @@ function prepareQuantize(t: unknown, spec: unknown, options: unknown, keys: stri
   if (!(t instanceof Tensor)) throw invalidArgType('The "t" argument must be a Tensor');
   if (typeof spec !== 'object' || spec === null) throw invalidArgType('The "spec" argument must be an object');
   const sp = checkOptions<GgmlSpec>(spec, 'spec', ['scheme', 'type']);
-  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported yet (supported: 'ggml', 'fp8', 'int', 'nf4')`);
+  if (sp.scheme !== 'ggml') throw new WeightsmithError('ERR_CONFIG', `quantization scheme '${String(sp.scheme)}' is not supported (supported: 'ggml', 'fp8', 'int', 'nf4', 'fp4')`);
   const type = sp.type as GgmlType;
   if (!QUANTIZABLE_GGML_TYPES.includes(type))
     throw new WeightsmithError('ERR_CONFIG', `ggml type '${String(sp.type)}' cannot be quantized to (supported: ${QUANTIZABLE_GGML_TYPES.join(', ')})`);
@@ -245,13 +261,15 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
   const caller: { stack?: string } = {};
   Error.captureStackTrace(caller, quantize);
   return withCallerStack((async () => {
-    if ((spec as { scheme?: unknown })?.scheme === 'nf4' && t instanceof Tensor) {
+    if (isBnb4(spec) && t instanceof Tensor) {
       const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
       const signal = checkSignal(opts.signal);
+      const p = prepareBnb4(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
       throwIfAborted(signal);
-      const q = quantizeNf4(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
-      throwIfAborted(signal);
-      return q;
+      const owners = ownersOf(p.x);
+      await withPinned([p.x], () => withAbort(signal, (token) => native.bnb4Quantize(p.spec.scheme, p.x.bytes(), p.x.dtype, p.n,
+        p.blockSize, p.packed, p.absmax, p.checkFinite, owners, token)));
+      return finishBnb4(t, p);
     }
     if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
       const opts = checkOptions<QuantizeOptions>(options, 'options', ['signal', 'nonFinite']);
@@ -284,9 +302,11 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
 
 /** Synchronous twin of {@link quantize}. */
 export function quantizeSync(t: Tensor, spec: QuantSpec, options?: Omit<QuantizeOptions, 'signal'>): QuantizedTensor {
-  if ((spec as { scheme?: unknown })?.scheme === 'nf4' && t instanceof Tensor) {
+  if (isBnb4(spec) && t instanceof Tensor) {
     const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
-    return quantizeNf4(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+    const p = prepareBnb4(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
+    native.bnb4QuantizeSync(p.spec.scheme, p.x.bytes(), p.x.dtype, p.n, p.blockSize, p.packed, p.absmax, p.checkFinite);
+    return finishBnb4(t, p);
   }
   if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
     const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
@@ -500,16 +520,52 @@ function dequantizeInt(q: QuantizedTensor, dtype: DType): Tensor {
   return f.dtype === dtype ? f : f.to(dtype);
 }
 
-const NF4_BLOCK_SIZES = [32, 64, 128, 256, 512, 1024, 2048, 4096];
+const BNB4_BLOCK_SIZES = [32, 64, 128, 256, 512, 1024, 2048, 4096];
+/** The block size of double quantization (bitsandbytes quantizes absmax in blocks of 256). */
+const NESTED_BLOCK = 256;
 
-function quantizeNf4(t: Tensor, sp: Record<string, unknown>, nonFinite: string): QuantizedTensor {
-  const spec = checkOptions<Nf4Spec>(sp, 'spec', ['scheme', 'blockSize', 'doubleQuant', 'dtype']) as Nf4Spec;
+function isBnb4(spec: unknown): boolean {
+  const scheme = (spec as { scheme?: unknown } | null)?.scheme;
+  return scheme === 'nf4' || scheme === 'fp4';
+}
+
+/** bitsandbytes' 4-bit code table of a type, index -> value (FP4 in bit-pattern order). */
+export function bnb4Table(type: 'nf4' | 'fp4'): Float32Array {
+  if (type !== 'nf4' && type !== 'fp4') throw invalidArgType(`The "type" argument must be 'nf4' or 'fp4'`);
+  return native.bnb4Table(type);
+}
+
+let dynamicMap: Float32Array | undefined;
+
+/**
+ * bitsandbytes' signed 8-bit dynamic map (`create_dynamic_map(signed=True)`), the code table of double
+ * quantization: 256 sorted values, computed with torch's scalar linspace formula in f32. (torch's vectorized
+ * linspace may round a few entries differently on some builds; a file always carries its own map, which
+ * dequantization uses.)
+ */
+export function bnbDynamicMap(): Float32Array {
+  dynamicMap ??= native.bnbDynamicMap();
+  return dynamicMap.slice();
+}
+
+interface Bnb4Prepared {
+  x: Tensor;
+  spec: Bnb4Spec & { blockSize: number };
+  n: number;
+  blockSize: number;
+  packed: Uint8Array;
+  absmax: Float32Array;
+  checkFinite: boolean;
+}
+
+function prepareBnb4(t: Tensor, sp: Record<string, unknown>, nonFinite: string): Bnb4Prepared {
+  const spec = checkOptions<Bnb4Spec>(sp, 'spec', ['scheme', 'blockSize', 'doubleQuant', 'dtype']) as Bnb4Spec;
   const blockSize = spec.blockSize ?? 64;
-  if (!NF4_BLOCK_SIZES.includes(blockSize)) throw new WeightsmithError('ERR_CONFIG', `nf4 blockSize must be one of ${NF4_BLOCK_SIZES.join(', ')}, not ${String(blockSize)}`);
-  if (spec.doubleQuant) throw new WeightsmithError('ERR_CONFIG', 'nf4 double quantization is not available yet');
+  if (!BNB4_BLOCK_SIZES.includes(blockSize)) throw new WeightsmithError('ERR_CONFIG', `${spec.scheme} blockSize must be one of ${BNB4_BLOCK_SIZES.join(', ')}, not ${String(blockSize)}`);
+  if (spec.doubleQuant !== undefined && typeof spec.doubleQuant !== 'boolean') throw invalidArgType('The "spec.doubleQuant" argument must be a boolean');
   let x = t;
   if (!['f32', 'f16', 'bf16'].includes(t.dtype)) {
-    if (!dtypeInfo(t.dtype)?.float) throw new WeightsmithError('ERR_DTYPE', `cannot quantize ${t.dtype} to nf4`);
+    if (!dtypeInfo(t.dtype)?.float) throw new WeightsmithError('ERR_DTYPE', `cannot quantize ${t.dtype} to ${spec.scheme}`);
     x = t.to('f32');
   }
   if (nonFinite === 'zero') {
@@ -517,26 +573,91 @@ function quantizeNf4(t: Tensor, sp: Record<string, unknown>, nonFinite: string):
     x = tensor(Float32Array.from(f.data as Float32Array, (v) => (Number.isFinite(v) ? v : 0)), f.shape).to(x.dtype);
   }
   const n = t.numel;
-  const packed = new Uint8Array(Math.ceil(n / 2));
-  const absmax = new Float32Array(Math.ceil(n / blockSize));
-  native.nf4Quantize(x.bytes(), x.dtype, n, blockSize, packed, absmax, nonFinite === 'error');
-  return new QuantizedTensor({ scheme: 'nf4', blockSize, dtype: t.dtype }, t.shape, {
-    weight: tensor(packed, [packed.length, 1]),
-    absmax: tensor(absmax, [absmax.length]),
-    quant_map: tensor(NF4_TABLE.slice(), [16]),
-  });
+  return {
+    x, n, blockSize, packed: new Uint8Array(Math.ceil(n / 2)), absmax: new Float32Array(Math.ceil(n / blockSize)),
+    spec: { scheme: spec.scheme, blockSize, ...(spec.doubleQuant ? { doubleQuant: true } : {}), dtype: t.dtype },
+    checkFinite: nonFinite === 'error',
+  };
 }
 
-/** bitsandbytes' NF4 table (index -> value). */
-const NF4_TABLE = Float32Array.from([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
-  -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
-  0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0]);
+function finishBnb4(t: Tensor, p: Bnb4Prepared): QuantizedTensor {
+  const parts: Record<string, Tensor> = {
+    weight: tensor(p.packed, [p.packed.length, 1]),
+    absmax: tensor(p.absmax, [p.absmax.length]),
+    quant_map: tensor(native.bnb4Table(p.spec.scheme), [16]),
+  };
+  if (p.spec.doubleQuant) Object.assign(parts, doubleQuantize(p.absmax));
+  return new QuantizedTensor(p.spec, t.shape, parts);
+}
 
-function dequantizeNf4(q: QuantizedTensor, dtype: DType): Tensor {
-  const spec = q.spec as Nf4Spec;
-  const n = q.numel;
-  const out = new Float32Array(n);
-  native.nf4Dequantize(q.parts.weight.bytes(), q.parts.absmax.data as Float32Array, n, spec.blockSize ?? 64, out);
-  const f = tensor(out, q.shape);
-  return dtype === 'f32' ? f : f.to(dtype);
+/**
+ * bitsandbytes' double quantization of absmax values: offset = their mean (f32; summed in f64 here, where torch
+ * sums in f32 in its own order, so the two may differ in the last bit), then absmax - offset (f32) through the
+ * 8-bit blockwise quantizer in blocks of 256 with the dynamic map.
+ */
+function doubleQuantize(absmax: Float32Array): Record<string, Tensor> {
+  let sum = 0;
+  for (const v of absmax) sum += v;
+  const offset = Math.fround(absmax.length ? sum / absmax.length : 0);
+  const centered = new Float32Array(absmax.length);
+  for (let i = 0; i < absmax.length; i++) centered[i] = absmax[i] - offset;  // exact in f64, rounded once to f32
+  const code = bnbDynamicMap();
+  const q = new Uint8Array(absmax.length);
+  const nested = new Float32Array(Math.ceil(absmax.length / NESTED_BLOCK));
+  native.blockwise8Quantize(centered, NESTED_BLOCK, code, q, nested);
+  return {
+    absmax: tensor(q, [q.length], 'u8'),
+    nested_absmax: tensor(nested, [nested.length]),
+    nested_quant_map: tensor(code, [256]),
+    nested_offset: tensor(new Float32Array([offset]), [1]),
+  };
+}
+
+/** The f32 absmax values of a 4-bit tensor: stored, or decoded from double quantization (code * scale + offset). */
+function bnb4Absmax(q: QuantizedTensor): Float32Array {
+  const spec = q.spec as Bnb4Spec;
+  const a = q.parts.absmax;
+  const blocks = Math.ceil(q.numel / (spec.blockSize ?? 64));
+  if (!spec.doubleQuant) {
+    if (a.dtype !== 'f32' || a.numel !== blocks) throw new WeightsmithError('ERR_SHAPE', `absmax must be ${blocks} f32 values, not ${a.numel} ${a.dtype}`);
+    return a.data as Float32Array;
+  }
+  const { nested_absmax: na, nested_quant_map: nm, nested_offset: no } = q.parts;
+  if (!na || !nm || !no) throw new WeightsmithError('ERR_CONFIG', 'a double-quantized tensor needs nested_absmax, nested_quant_map and nested_offset parts');
+  if (a.dtype !== 'u8' || a.numel !== blocks) throw new WeightsmithError('ERR_SHAPE', `double-quantized absmax must be ${blocks} u8 codes, not ${a.numel} ${a.dtype}`);
+  if (nm.dtype !== 'f32' || nm.numel !== 256) throw new WeightsmithError('ERR_SHAPE', 'nested_quant_map must be 256 f32 values');
+  if (na.dtype !== 'f32' || na.numel !== Math.ceil(blocks / NESTED_BLOCK)) throw new WeightsmithError('ERR_SHAPE', `nested_absmax must be ${Math.ceil(blocks / NESTED_BLOCK)} f32 values`);
+  const out = new Float32Array(blocks);
+  native.blockwise8Dequantize(a.data as Uint8Array, na.data as Float32Array, NESTED_BLOCK, nm.data as Float32Array, out);
+  const offset = (no.to('f32').data as Float32Array)[0];
+  for (let i = 0; i < blocks; i++) out[i] += offset;  // an f32 add, as torch's absmax += offset
+  return out;
+}
+
+function checkBnb4Parts(q: QuantizedTensor): { type: 'nf4' | 'fp4'; blockSize: number } {
+  const spec = q.spec as Bnb4Spec;
+  const blockSize = spec.blockSize ?? 64;
+  if (!BNB4_BLOCK_SIZES.includes(blockSize)) throw new WeightsmithError('ERR_CONFIG', `${spec.scheme} blockSize must be one of ${BNB4_BLOCK_SIZES.join(', ')}, not ${String(blockSize)}`);
+  const w = q.parts.weight;
+  if (!w || w.byteLength < Math.ceil(q.numel / 2)) throw new WeightsmithError('ERR_SHAPE', `the packed weight must hold ${Math.ceil(q.numel / 2)} bytes`);
+  return { type: spec.scheme, blockSize };
+}
+
+async function dequantizeBnb4(q: QuantizedTensor, dtype: DType, signal?: AbortSignal): Promise<Tensor> {
+  const { type, blockSize } = checkBnb4Parts(q);
+  const absmax = bnb4Absmax(q);
+  const out = zeros(q.shape, 'f32');
+  const w = q.parts.weight;
+  const owners = ownersOf(w);
+  await withPinned(owners.length ? [out] : [w, out], () => withAbort(signal, (token) =>
+    native.bnb4Dequantize(type, w.bytes(), absmax, q.numel, blockSize, out.data as Float32Array, owners, token)));
+  return dtype === 'f32' ? out : out.to(dtype);
+}
+
+function dequantizeBnb4Sync(q: QuantizedTensor, dtype: DType): Tensor {
+  const { type, blockSize } = checkBnb4Parts(q);
+  const absmax = bnb4Absmax(q);
+  const out = zeros(q.shape, 'f32');
+  native.bnb4DequantizeSync(type, q.parts.weight.bytes(), absmax, q.numel, blockSize, out.data as Float32Array);
+  return dtype === 'f32' ? out : out.to(dtype);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/** `weightsmith quantize --scheme int|fp8`: compressed-tensors output. @internal */
+/** `weightsmith quantize --scheme int|fp8|nf4|fp4`: compressed-tensors or bitsandbytes output. @internal */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AtomicFile } from '../atomic';
@@ -8,7 +8,7 @@ import { bitsandbytesConfig, bitsandbytesEntries, bitsandbytesPlan } from '../bi
 import { compressedTensorsEntries, compressedTensorsPlan, quantizationConfig } from '../compressed-tensors';
 import { dtypeInfo } from '../dtype';
 import { open } from '../file';
-import { dequantizeSync, Fp8Spec, IntSpec, Nf4Spec, QuantizedTensor, quantize } from '../quantized';
+import { Bnb4Spec, dequantizeSync, Fp8Spec, IntSpec, QuantizedTensor, quantize } from '../quantized';
 import { createWriter, PlanEntry } from '../writer';
 import { type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
@@ -18,7 +18,7 @@ const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 export interface CtOptions {
   input: string;
   output: string;
-  spec: IntSpec | Fp8Spec | Nf4Spec;
+  spec: IntSpec | Fp8Spec | Bnb4Spec;
   include?: RegExp;
   exclude?: RegExp;
   io: 'auto' | 'mmap' | 'pread';
@@ -27,12 +27,13 @@ export interface CtOptions {
 
 /**
  * Quantizes the 2-D weights of a checkpoint to compressed-tensors (int, fp8) or the bitsandbytes 4-bit layout
- * (nf4): safetensors + config.json, tensor by tensor.
+ * (nf4, fp4): safetensors + config.json, tensor by tensor.
  */
 export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<number> {
   const started = Date.now();
   const outDir = o.output.endsWith('.safetensors') ? path.dirname(o.output) : o.output;
   const outFile = o.output.endsWith('.safetensors') ? o.output : path.join(o.output, 'model.safetensors');
+  const bnb = o.spec.scheme === 'nf4' || o.spec.scheme === 'fp4';
   const f = await open(o.input, { io: o.io });
   try {
     fs.mkdirSync(path.resolve(outDir), { recursive: true });
@@ -43,7 +44,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       if (!dtypeInfo(info.dtype)!.float || info.ggmlType && info.ggmlType !== info.dtype) return false;
       if (o.exclude?.test(name)) return false;
       if (o.include ? !o.include.test(name) : info.shape.length !== 2 || DEFAULT_SKIP.test(name) || !name.endsWith('.weight')) return false;
-      const gs = o.spec.scheme === 'int' ? o.spec.groupSize ?? 128 : 'channel';  // fp8 and nf4 take any row
+      const gs = o.spec.scheme === 'int' ? o.spec.groupSize ?? 128 : 'channel';  // fp8, nf4 and fp4 take any row
       return !(typeof gs === 'number' && row(info.shape) % gs !== 0);
     };
     const plan: PlanEntry[] = [];
@@ -53,7 +54,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       const info = f.info(name);
       if (quantizes(name)) {
         const wd = ['f16', 'bf16'].includes(info.dtype) ? info.dtype : 'f32';
-        const entries = o.spec.scheme === 'nf4' ? bitsandbytesPlan(name, info.shape, wd, o.spec) : compressedTensorsPlan(name, info.shape, wd, o.spec);
+        const entries = o.spec.scheme === 'nf4' || o.spec.scheme === 'fp4' ? bitsandbytesPlan(name, info.shape, wd, o.spec) : compressedTensorsPlan(name, info.shape, wd, o.spec);
         for (const e of entries) plan.push(e);
       } else {
         plan.push({ name, dtype: info.dtype, shape: info.shape });
@@ -75,7 +76,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
         if (quantizes(name)) {
           const x = ['f16', 'bf16', 'f32'].includes(src.dtype) ? src : src.to('f32');
           const q: QuantizedTensor = await quantize(x, o.spec);
-          const entries = q.spec.scheme === 'nf4' ? bitsandbytesEntries(name, q) : compressedTensorsEntries(name, q);
+          const entries = bnb ? bitsandbytesEntries(name, q, { padded: true }) : compressedTensorsEntries(name, q);
           for (const [k, t] of Object.entries(entries)) await w.write(k, t);
           const c = compare(x, dequantizeSync(q, x.dtype));
           sse += c.mse * numel;
@@ -101,8 +102,8 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     let config: Record<string, unknown> = {};
     const inConfig = path.join(inDir, 'config.json');
     if (fs.existsSync(inConfig)) config = JSON.parse(fs.readFileSync(inConfig, 'utf8'));
-    config.quantization_config = o.spec.scheme === 'nf4'
-      ? bitsandbytesConfig(['f16', 'bf16'].includes(String(config.torch_dtype)) ? (config.torch_dtype === 'float16' ? 'f16' : 'bf16') : 'f32', ignore)
+    config.quantization_config = o.spec.scheme === 'nf4' || o.spec.scheme === 'fp4'
+      ? bitsandbytesConfig(['f16', 'bf16'].includes(String(config.torch_dtype)) ? (config.torch_dtype === 'float16' ? 'f16' : 'bf16') : 'f32', ignore, o.spec)
       : quantizationConfig(o.spec, ignore);
     const cf = AtomicFile.create(path.join(outDir, 'config.json'));
     try {
@@ -120,7 +121,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       rmse: count ? Math.sqrt(sse / count) : 0, seconds: (Date.now() - started) / 1000,
     };
     if (o.json) {
-      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: o.spec.scheme === 'nf4' ? 'bitsandbytes' : 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
+      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: bnb ? 'bitsandbytes' : 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
       return 0;
     }
     const fmt = (x: number | undefined, d: number) => (x === undefined ? '-' : x === Infinity ? 'inf' : x.toPrecision(d));

@@ -6,7 +6,7 @@ import { compare } from '../compare';
 import { dtypeInfo } from '../dtype';
 import { open, WeightFile } from '../file';
 import type { MetadataValue } from '../file';
-import { dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlType, IntSpec, Nf4Spec, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
+import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlType, IntSpec, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
 import { quantizeCompressedTensors } from './quantize-ct';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
@@ -17,15 +17,15 @@ export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme gg
                           [--include RE] [--exclude RE] [--format gguf] [--io auto|mmap|pread] [--json]
        weightsmith quantize <in> <out-dir> --scheme int [--bits 4] [--group-size 128|channel|tensor] [--asym]
        weightsmith quantize <in> <out-dir> --scheme fp8 [--group-size channel|tensor|block]
-       weightsmith quantize <in> <out-dir> --scheme nf4 [--group-size 64]   (the block size)
+       weightsmith quantize <in> <out-dir> --scheme nf4|fp4 [--group-size 64] [--double-quant]   (block size)
 
 --scheme int|fp8 write compressed-tensors (pack-quantized / float-quantized): model.safetensors with the
 <module>.weight_packed / weight_scale / weight_zero_point / weight_shape keys (int) or an F8_E4M3 weight and
 its weight_scale (fp8), and config.json with its quantization_config (the input folder's config.json is kept
 otherwise). By default the 2-D .weight tensors except norms, embeddings and lm_head are quantized; rows that
-the int group size does not divide are kept and listed in "ignore". --scheme nf4 writes the bitsandbytes
-4-bit state-dict keys (<name>, .absmax, .quant_map, .quant_state.bitsandbytes__nf4) and transformers'
-BitsAndBytesConfig.
+the int group size does not divide are kept and listed in "ignore". --scheme nf4|fp4 writes the bitsandbytes
+4-bit state-dict keys (<name>, .absmax, .quant_map, .quant_state.bitsandbytes__nf4 or __fp4; with
+--double-quant also .nested_absmax and .nested_quant_map) and transformers' BitsAndBytesConfig.
 
 
 Quantizes the weights of <in> (safetensors file, index or folder, or a GGUF file) tensor by tensor, with
@@ -38,7 +38,7 @@ norm|embed|token_embd); 1-D tensors stay as they are. --include RE quantizes onl
 (as llama.cpp does) and the report says so.
 
 The report lists, per tensor: the stored type, bits per weight, size, rmse and SQNR against the input, and
-the totals; --json prints it as one JSON document. fp4 is not available yet.`;
+the totals; --json prints it as one JSON document.`;
 
 const DEFAULT_SKIP = /norm|embed|token_embd/i;
 // llama_ftype of a file quantized to one type (the K types as their _S variants).
@@ -81,26 +81,28 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
     scheme: { type: 'string' }, type: { type: 'string' }, include: { type: 'string' }, exclude: { type: 'string' },
     format: { type: 'string' }, io: { type: 'string' }, json: { type: 'boolean' },
     bits: { type: 'string' }, 'group-size': { type: 'string' }, asym: { type: 'boolean' }, method: { type: 'string' }, calib: { type: 'string' },
+    'double-quant': { type: 'boolean' },
   });
   if (positionals.length !== 2) throw new UsageError('expected <in> and <out>');
   const scheme = values.scheme ?? (values.type ? 'ggml' : undefined);
   if (scheme === undefined) throw new UsageError('--scheme is required');
   if (!['ggml', 'int', 'nf4', 'fp4', 'fp8'].includes(scheme)) throw new UsageError(`--scheme must be ggml, int, nf4, fp4 or fp8, not '${scheme}'`);
-  if (scheme === 'fp4') throw Object.assign(new Error('--scheme fp4 is not available yet; use ggml, int, fp8 or nf4'), { code: 'ERR_CONFIG' });
-  if (scheme === 'int' || scheme === 'fp8' || scheme === 'nf4') {
-    const format = values.format ?? (scheme === 'nf4' ? 'bitsandbytes' : 'compressed-tensors');
-    const wanted = scheme === 'nf4' ? 'bitsandbytes' : 'compressed-tensors';
+  const bnb = scheme === 'nf4' || scheme === 'fp4';
+  if (values['double-quant'] && !bnb) throw new UsageError('--double-quant applies to --scheme nf4 and fp4');
+  if (scheme === 'int' || scheme === 'fp8' || bnb) {
+    const format = values.format ?? (bnb ? 'bitsandbytes' : 'compressed-tensors');
+    const wanted = bnb ? 'bitsandbytes' : 'compressed-tensors';
     if (format !== wanted) throw new UsageError(`--scheme ${scheme} writes ${wanted}: --format must be ${wanted}, not '${format}'`);
     if (values.type !== undefined) throw new UsageError('--type applies to --scheme ggml');
     if (positionals[1].endsWith('.gguf')) throw new UsageError(`--scheme ${scheme} writes a safetensors folder (or a .safetensors file), not GGUF`);
     if ((values.method ?? 'rtn') !== 'rtn' || values.calib !== undefined) throw new UsageError('only --method rtn is available (GPTQ comes later)');
-    let spec: IntSpec | Fp8Spec | Nf4Spec;
-    if (scheme === 'nf4') {
-      if (values.bits !== undefined && values.bits !== '4') throw new UsageError('nf4 has 4 bits');
-      if (values.asym) throw new UsageError('nf4 is symmetric');
+    let spec: IntSpec | Fp8Spec | Bnb4Spec;
+    if (bnb) {
+      if (values.bits !== undefined && values.bits !== '4') throw new UsageError(`${scheme} has 4 bits`);
+      if (values.asym) throw new UsageError(`${scheme} is symmetric`);
       const bs = Number(values['group-size'] ?? 64);
-      if (![32, 64, 128, 256, 512, 1024, 2048, 4096].includes(bs)) throw new UsageError(`--group-size (the nf4 block size) must be 32 ... 4096, not '${values['group-size']}'`);
-      spec = { scheme: 'nf4', blockSize: bs };
+      if (![32, 64, 128, 256, 512, 1024, 2048, 4096].includes(bs)) throw new UsageError(`--group-size (the ${scheme} block size) must be 32, 64, 128 ... 4096, not '${values['group-size']}'`);
+      spec = { scheme, blockSize: bs, ...(values['double-quant'] ? { doubleQuant: true } : {}) };
     } else if (scheme === 'int') {
       const bits = Number(values.bits ?? 4);
       if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new UsageError(`--bits must be 1 to 8, not '${values.bits}'`);

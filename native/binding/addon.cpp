@@ -25,8 +25,13 @@ Napi::Value QuantizeFp8Sync(const Napi::CallbackInfo& info);
 Napi::Value QuantizeInt(const Napi::CallbackInfo& info);
 Napi::Value QuantizeIntSync(const Napi::CallbackInfo& info);
 Napi::Value PackIntRows(const Napi::CallbackInfo& info);
-Napi::Value Nf4Quantize(const Napi::CallbackInfo& info);
-Napi::Value Nf4Dequantize(const Napi::CallbackInfo& info);
+Napi::Value Bnb4QuantizeSync(const Napi::CallbackInfo& info);
+Napi::Value Bnb4Quantize(const Napi::CallbackInfo& info);
+Napi::Value Bnb4DequantizeSync(const Napi::CallbackInfo& info);
+Napi::Value Bnb4Dequantize(const Napi::CallbackInfo& info);
+Napi::Value Bnb4Table(const Napi::CallbackInfo& info);
+Napi::Value BnbDynamicMap(const Napi::CallbackInfo& info);
+Napi::Value Blockwise8(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -122,8 +127,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizeInt", Napi::Function::New<QuantizeInt>(env, "quantizeInt"));
   exports.Set("quantizeIntSync", Napi::Function::New<QuantizeIntSync>(env, "quantizeIntSync"));
   exports.Set("packIntRows", Napi::Function::New(env, PackIntRows, "packIntRows"));
-  exports.Set("nf4Quantize", Napi::Function::New<Nf4Quantize>(env, "nf4Quantize"));
-  exports.Set("nf4Dequantize", Napi::Function::New<Nf4Dequantize>(env, "nf4Dequantize"));
+  exports.Set("bnb4QuantizeSync", Napi::Function::New<Bnb4QuantizeSync>(env, "bnb4QuantizeSync"));
+  exports.Set("bnb4Quantize", Napi::Function::New<Bnb4Quantize>(env, "bnb4Quantize"));
+  exports.Set("bnb4DequantizeSync", Napi::Function::New<Bnb4DequantizeSync>(env, "bnb4DequantizeSync"));
+  exports.Set("bnb4Dequantize", Napi::Function::New<Bnb4Dequantize>(env, "bnb4Dequantize"));
+  exports.Set("bnb4Table", Napi::Function::New<Bnb4Table>(env, "bnb4Table"));
+  exports.Set("bnbDynamicMap", Napi::Function::New<BnbDynamicMap>(env, "bnbDynamicMap"));
+  exports.Set("blockwise8Quantize", Napi::Function::New(env, Blockwise8, "blockwise8Quantize"));
+  exports.Set("blockwise8Dequantize", Napi::Function::New(env, Blockwise8, "blockwise8Dequantize", reinterpret_cast<void*>(1)));
   exports.Set("unpackIntRows", Napi::Function::New(env, PackIntRows, "unpackIntRows", reinterpret_cast<void*>(1)));
   return exports;
 }

@@ -9,7 +9,6 @@
 #include "weightsmith/compare.h"
 #include "weightsmith/fp8-quant.h"
 #include "weightsmith/int-quant.h"
-#include "weightsmith/nf4.h"
 #include "weightsmith/ggml-quants.h"
 #include "weightsmith/ggml-types.h"
 #include "weightsmith/thread-pool.h"
@@ -247,39 +246,6 @@ Napi::Value PackIntRows(const Napi::CallbackInfo& info) {
   if (w.length < words * 4 || c.length < rows * cols) throw_range(env, "buffer too small for rows x cols");
   if (unpack) int_unpack_rows(reinterpret_cast<const uint32_t*>(w.data), rows, cols, static_cast<int>(bits), reinterpret_cast<int8_t*>(c.data));
   else int_pack_rows(reinterpret_cast<const int8_t*>(c.data), rows, cols, static_cast<int>(bits), reinterpret_cast<uint32_t*>(w.data));
-  return env.Undefined();
-}
-
-// nf4Quantize(x, dtype, n, blocksize, packed Uint8Array, absmax Float32Array, checkFinite) (synchronous)
-Napi::Value Nf4Quantize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const Bytes x = get_bytes(info[0], "x");
-  const DType d = get_dtype(info[1], "dtype");
-  const size_t n = get_size(info[2], "n"), bs = get_size(info[3], "blocksize");
-  const Bytes packed = get_bytes(info[4], "packed");
-  if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(env, "The \"absmax\" argument must be a Float32Array");
-  const Bytes absmax = get_bytes(info[5], "absmax");
-  if (bs < 2 || bs % 2) throw_range(env, "The \"blocksize\" argument must be even");
-  if (dtype_size(d) == 0 || x.length < n * dtype_size(d) || packed.length < (n + 1) / 2 || absmax.length < ((n + bs - 1) / bs) * 4)
-    throw_range(env, "a buffer is too small for n elements");
-  Status s = nf4_quantize(x.data, d, n, bs, packed.data, reinterpret_cast<float*>(absmax.data), info[6].ToBoolean().Value());
-  if (!s.is_ok()) throw_status(env, s);
-  return env.Undefined();
-}
-
-// nf4Dequantize(packed, absmax Float32Array, n, blocksize, out Float32Array)
-Napi::Value Nf4Dequantize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const Bytes packed = get_bytes(info[0], "packed");
-  const Bytes absmax = get_bytes(info[1], "absmax");
-  const size_t n = get_size(info[2], "n"), bs = get_size(info[3], "blocksize");
-  const Bytes out = get_bytes(info[4], "out");
-  if (bs < 2 || bs % 2) throw_range(env, "The \"blocksize\" argument must be even");
-  if (packed.length < (n + 1) / 2 || absmax.length < ((n + bs - 1) / bs) * 4 || out.length < n * 4)
-    throw_range(env, "a buffer is too small for n elements");
-  Status s = nf4_dequantize(packed.data, reinterpret_cast<const float*>(absmax.data), n, bs, reinterpret_cast<float*>(out.data));
-  if (!s.is_ok()) throw_status(env, s);
   return env.Undefined();
 }
 

@@ -191,9 +191,8 @@ describe('weightsmith quantize (ggml types to GGUF)', () => {
     expect(JSON.parse(r.out).totals.quantized).toBe(4);
     expect((await run('quantize', example, out, '--type', 'q9_0')).code).toBe(2);
     expect((await run('quantize', example, out, '--scheme', 'ggml', '--type', 'q8_0', '--format', 'safetensors')).code).toBe(2);
-    const fp4 = await run('quantize', example, path.join(dir, 'fp4-out'), '--scheme', 'fp4');
-    expect(fp4.code).toBe(1);
-    expect(fp4.err).toContain('ERR_CONFIG');
+    expect((await run('quantize', example, path.join(dir, 'fp4-out'), '--scheme', 'fp4', '--format', 'gguf')).code).toBe(2);
+    expect((await run('quantize', example, path.join(dir, 'int-dq'), '--scheme', 'int', '--double-quant')).code).toBe(2);
     expect((await run('quantize', example, out, '--scheme', 'int', '--bits', '4')).code).toBe(2);  // a .gguf output for int
   });
 
@@ -244,26 +243,31 @@ describe('weightsmith quantize --scheme int|fp8 (compressed-tensors)', () => {
   }
 });
 
-describe('weightsmith quantize --scheme nf4 (bitsandbytes layout)', () => {
-  it('writes the 4-bit state-dict keys and BitsAndBytesConfig; every weight reads back as the same QuantizedTensor', async () => {
-    const out = path.join(dir, 'nf4');
-    const r = await run('quantize', example, out, '--scheme', 'nf4', '--group-size', '64', '--json');
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ format: 'bitsandbytes', totals: { quantized: 35 } });
-    const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-    expect(config.quantization_config).toMatchObject({ quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4' });
-    const f = openSync(out);
-    const src = openSync(example);
-    const name = 'model.layers.2.mlp.down_proj.weight';
-    expect(f.info(`${name}.quant_map`)).toMatchObject({ dtype: 'f32', shape: [16] });
-    const back = readBitsandbytes(f, name);
-    const direct = quantizeSync(src.getTensor(name), { scheme: 'nf4', blockSize: 64 });
-    expect(back.spec).toEqual(direct.spec);
-    expect(back.shape).toEqual([64, 172]);
-    expect(Buffer.from(back.parts.weight.bytes()).equals(Buffer.from(direct.parts.weight.bytes()))).toBe(true);
-    expect(Buffer.from(back.parts.absmax.bytes()).equals(Buffer.from(direct.parts.absmax.bytes()))).toBe(true);
-    expect(Object.keys(bitsandbytesEntries(name, direct)).sort()).toEqual([name, `${name}.absmax`, `${name}.quant_map`, `${name}.quant_state.bitsandbytes__nf4`]);
-    f.close();
-    src.close();
-  });
+describe('weightsmith quantize --scheme nf4|fp4 (bitsandbytes layout)', () => {
+  for (const [scheme, extra] of [['nf4', []], ['fp4', ['--double-quant']]] as const) {
+    it(`${scheme} ${extra.join(' ')}: writes the 4-bit state-dict keys and BitsAndBytesConfig; weights read back as the same QuantizedTensor`, async () => {
+      const out = path.join(dir, `${scheme}${extra.length ? '-dq' : ''}`);
+      const r = await run('quantize', example, out, '--scheme', scheme, '--group-size', '64', ...extra, '--json');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ format: 'bitsandbytes', totals: { quantized: 35 } });
+      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      expect(config.quantization_config).toMatchObject({
+        quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: scheme, bnb_4bit_use_double_quant: extra.length > 0,
+      });
+      const f = openSync(out);
+      const src = openSync(example);
+      const name = 'model.layers.2.mlp.down_proj.weight';
+      expect(f.info(`${name}.quant_map`)).toMatchObject({ dtype: 'f32', shape: [16] });
+      const back = readBitsandbytes(f, name);
+      const direct = quantizeSync(src.getTensor(name), { scheme, blockSize: 64, ...(extra.length ? { doubleQuant: true } : {}) });
+      expect(back.spec).toEqual(direct.spec);
+      expect(back.shape).toEqual([64, 172]);
+      expect(Object.keys(back.parts).sort()).toEqual(Object.keys(direct.parts).sort());
+      for (const k of Object.keys(direct.parts)) expect(Buffer.from(back.parts[k].bytes()).equals(Buffer.from(direct.parts[k].bytes())), k).toBe(true);
+      const state = JSON.parse(Buffer.from(f.getTensor(`${name}.quant_state.bitsandbytes__${scheme}`).bytes()).toString());
+      expect(state).toMatchObject({ quant_type: scheme, blocksize: 64, dtype: 'float32', shape: [64, 172] });
+      f.close();
+      src.close();
+    });
+  }
 });
