@@ -99,6 +99,7 @@ export interface NativeAddon {
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   bnb4Table(type: 'nf4' | 'fp4'): Float32Array;
   bnbDynamicMap(): Float32Array;
+  bnb4DoubleQuantize(absmax: Float32Array, code: Float32Array, q: Uint8Array, nested: Float32Array): number;
   blockwise8Quantize(x: Float32Array, blocksize: number, code: Float32Array, q: Uint8Array, absmax: Float32Array): void;
   blockwise8Dequantize(q: Uint8Array, absmax: Float32Array, blocksize: number, code: Float32Array, out: Float32Array): void;
   compareF32(a: Float32Array, b: Float32Array): { sse: number; maxAbs: number; aa: number; bb: number; ab: number; n: number };

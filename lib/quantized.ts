@@ -596,19 +596,14 @@ function finishBnb4(t: Tensor, p: Bnb4Prepared): QuantizedTensor {
  * 8-bit blockwise quantizer in blocks of 256 with the dynamic map.
  */
 function doubleQuantize(absmax: Float32Array): Record<string, Tensor> {
-  let sum = 0;
-  for (const v of absmax) sum += v;
-  const offset = Math.fround(absmax.length ? sum / absmax.length : 0);
-  const centered = new Float32Array(absmax.length);
-  for (let i = 0; i < absmax.length; i++) centered[i] = absmax[i] - offset;  // exact in f64, rounded once to f32
-  const code = bnbDynamicMap();
+  dynamicMap ??= native.bnbDynamicMap();
   const q = new Uint8Array(absmax.length);
   const nested = new Float32Array(Math.ceil(absmax.length / NESTED_BLOCK));
-  native.blockwise8Quantize(centered, NESTED_BLOCK, code, q, nested);
+  const offset = native.bnb4DoubleQuantize(absmax, dynamicMap, q, nested);
   return {
     absmax: tensor(q, [q.length], 'u8'),
     nested_absmax: tensor(nested, [nested.length]),
-    nested_quant_map: tensor(code, [256]),
+    nested_quant_map: tensor(dynamicMap.slice(), [256]),
     nested_offset: tensor(new Float32Array([offset]), [1]),
   };
 }

@@ -320,7 +320,7 @@ function dequantizeCase(type) {
   };
 }
 
-// Schemes with scales (compressed-tensors int and fp8, bitsandbytes nf4) through the public API on a 4096 x
+// Schemes with scales (compressed-tensors int and fp8; bitsandbytes 4-bit is in bnb4.js) through the public API on a 4096 x
 // 4096 f32 and bf16 weight; GB/s counts the input bytes plus the stored parts.
 const SCHEMES = [
   ['int4 g128', { scheme: 'int', bits: 4, groupSize: 128 }],
@@ -328,7 +328,6 @@ const SCHEMES = [
   ['int8 channel', { scheme: 'int', bits: 8, groupSize: 'channel' }],
   ['fp8 channel', { scheme: 'fp8', granularity: 'channel' }],
   ['fp8 block', { scheme: 'fp8', granularity: 'block' }],
-  ['nf4 b64', { scheme: 'nf4', blockSize: 64 }],
 ];
 
 function schemeCase([label, spec], dtype) {

@@ -32,6 +32,7 @@ Napi::Value Bnb4Dequantize(const Napi::CallbackInfo& info);
 Napi::Value Bnb4Table(const Napi::CallbackInfo& info);
 Napi::Value BnbDynamicMap(const Napi::CallbackInfo& info);
 Napi::Value Blockwise8(const Napi::CallbackInfo& info);
+Napi::Value Bnb4DoubleQuantize(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -133,6 +134,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bnb4Dequantize", Napi::Function::New<Bnb4Dequantize>(env, "bnb4Dequantize"));
   exports.Set("bnb4Table", Napi::Function::New<Bnb4Table>(env, "bnb4Table"));
   exports.Set("bnbDynamicMap", Napi::Function::New<BnbDynamicMap>(env, "bnbDynamicMap"));
+  exports.Set("bnb4DoubleQuantize", Napi::Function::New<Bnb4DoubleQuantize>(env, "bnb4DoubleQuantize"));
   exports.Set("blockwise8Quantize", Napi::Function::New(env, Blockwise8, "blockwise8Quantize"));
   exports.Set("blockwise8Dequantize", Napi::Function::New(env, Blockwise8, "blockwise8Dequantize", reinterpret_cast<void*>(1)));
   exports.Set("unpackIntRows", Napi::Function::New(env, PackIntRows, "unpackIntRows", reinterpret_cast<void*>(1)));

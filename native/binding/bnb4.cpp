@@ -160,4 +160,21 @@ Napi::Value Blockwise8(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// bnb4DoubleQuantize(absmax Float32Array, code Float32Array(256), q Uint8Array, nested Float32Array) -> offset
+Napi::Value Bnb4DoubleQuantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  for (int k : {0, 1, 3})
+    if (!is_f32_array(info[k])) throw_type(env, "bnb4DoubleQuantize: absmax, code and nested must be Float32Arrays");
+  const Bytes a = get_bytes(info[0], "absmax"), code = get_bytes(info[1], "code"), q = get_bytes(info[2], "q"),
+              nested = get_bytes(info[3], "nested");
+  const size_t n = a.length / 4;
+  if (code.length != 256 * 4) throw_range(env, "The \"code\" table must hold 256 values");
+  if (q.length != n || nested.length / 4 < (n + 255) / 256) throw_range(env, "bnb4DoubleQuantize: buffer sizes do not match");
+  float offset = 0.0f;
+  Status s = bnb4_double_quantize(reinterpret_cast<const float*>(a.data), n, reinterpret_cast<const float*>(code.data), q.data,
+                                  reinterpret_cast<float*>(nested.data), &offset);
+  if (!s.is_ok()) throw_status(env, s);
+  return Napi::Number::New(env, offset);
+}
+
 }  // namespace ws::binding

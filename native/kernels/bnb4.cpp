@@ -113,4 +113,23 @@ Status bnb4_dequantize(Bnb4Type type, const uint8_t* packed, const float* absmax
   return Status::ok();
 }
 
+Status bnb4_double_quantize(const float* absmax, size_t n, const float* code, uint8_t* q, float* nested, float* offset,
+                            const std::atomic<bool>* cancel) {
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += absmax[i];
+  const float off = n ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
+  *offset = off;
+  constexpr size_t kBlock = 256, kPerChunk = 64 * kBlock;
+  return parallel_for(
+      chunk_count(n, kPerChunk),
+      [&](size_t c) {
+        const size_t lo = c * kPerChunk, len = n - lo < kPerChunk ? n - lo : kPerChunk;
+        std::vector<float> centered(len);
+        for (size_t i = 0; i < len; ++i) centered[i] = absmax[lo + i] - off;
+        blockwise8_quantize(centered.data(), len, kBlock, code, q + lo, nested + lo / kBlock);
+        return Status::ok();
+      },
+      cancel);
+}
+
 }  // namespace ws

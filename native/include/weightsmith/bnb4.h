@@ -50,6 +50,12 @@ const float* bnb_dynamic_map();
 // 8-bit blockwise quantization (double quantization of absmax values) with the same block rules as above, for
 // a sorted 256-entry code table: q[i] = bucket of s among the table's midpoints; absmax per block.
 void blockwise8_quantize(const float* x, size_t n, size_t blocksize, const float* code, uint8_t* q, float* absmax);
+// bitsandbytes' double quantization of n absmax values: *offset = their mean (summed in f64 in index order,
+// rounded to f32), then absmax - offset (f32) through blockwise8_quantize in blocks of 256 with `code`
+// (q: n bytes; nested: ceil(n/256) floats). Multi-threaded; the same bytes for any thread count.
+Status bnb4_double_quantize(const float* absmax, size_t n, const float* code, uint8_t* q, float* nested, float* offset,
+                            const std::atomic<bool>* cancel = nullptr);
+
 // out[i] = code[q[i]] * absmax[i / blocksize], in f32.
 void blockwise8_dequantize(const uint8_t* q, const float* absmax, size_t n, size_t blocksize, const float* code, float* out);
 

@@ -186,8 +186,9 @@ const float* bnb_dynamic_map() {
 }
 
 void blockwise8_quantize(const float* x, size_t n, size_t blocksize, const float* code, uint8_t* q, float* absmax) {
-  float bounds[255];
+  float bounds[256];
   for (int i = 0; i < 255; ++i) bounds[i] = (code[i] + code[i + 1]) / 2.0f;
+  bounds[255] = INFINITY;
   size_t ignored = SIZE_MAX;
   for (size_t b = 0, lo = 0; lo < n; ++b, lo += blocksize) {
     const size_t hi = n - lo < blocksize ? n : lo + blocksize;
@@ -198,14 +199,10 @@ void blockwise8_quantize(const float* x, size_t n, size_t blocksize, const float
     absmax[b] = full ? amax : clamped;
     for (size_t i = lo; i < hi; ++i) {
       const float s = clamp1(full ? x[i] * inv : x[i] / clamped);
-      // Binary search for the number of bounds with !(bound >= s) (a lower bound; NaN gives 255).
-      size_t lo_b = 0, hi_b = 255;
-      while (lo_b < hi_b) {
-        const size_t mid = (lo_b + hi_b) / 2;
-        if (!(bounds[mid] >= s)) lo_b = mid + 1;
-        else hi_b = mid;
-      }
-      q[i] = static_cast<uint8_t>(lo_b);
+      // The number of bounds with !(bound >= s), by a branch-free binary search (NaN gives 255).
+      unsigned k = 0;
+      for (unsigned step = 128; step >= 1; step >>= 1) k += !(bounds[k + step - 1] >= s) ? step : 0;
+      q[i] = static_cast<uint8_t>(k);
     }
   }
 }
