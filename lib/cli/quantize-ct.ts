@@ -8,7 +8,7 @@ import { bitsandbytesConfig, bitsandbytesEntries, bitsandbytesPlan } from '../bi
 import { compressedTensorsEntries, compressedTensorsPlan, quantizationConfig } from '../compressed-tensors';
 import { dtypeInfo } from '../dtype';
 import { open } from '../file';
-import { Bnb4Spec, dequantizeSync, Fp8Spec, IntSpec, QuantizedTensor, quantize } from '../quantized';
+import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlSpec, IntSpec, QuantizedTensor, quantize } from '../quantized';
 import { createWriter, PlanEntry } from '../writer';
 import { type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
@@ -18,7 +18,9 @@ const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 export interface CtOptions {
   input: string;
   output: string;
-  spec: IntSpec | Fp8Spec | Bnb4Spec;
+  spec: IntSpec | Fp8Spec | Bnb4Spec | GgmlSpec;
+  /** Write the dequantized weights in their own dtype (plain safetensors) instead of the stored parts. */
+  dense?: boolean;
   include?: RegExp;
   exclude?: RegExp;
   io: 'auto' | 'mmap' | 'pread';
@@ -27,7 +29,8 @@ export interface CtOptions {
 
 /**
  * Quantizes the 2-D weights of a checkpoint to compressed-tensors (int, fp8) or the bitsandbytes 4-bit layout
- * (nf4, fp4): safetensors + config.json, tensor by tensor.
+ * (nf4, fp4): safetensors + config.json, tensor by tensor. With `dense`, any scheme (ggml types too) and the
+ * weights are written dequantized, in their own dtype, with the input's config.json.
  */
 export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<number> {
   const started = Date.now();
@@ -39,13 +42,16 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     fs.mkdirSync(path.resolve(outDir), { recursive: true });
     const names = f.names();
     const row = (shape: number[]) => shape.reduce((a, b) => a * b, 1) / Math.max(shape[0] ?? 1, 1);
+    // The group (int) or block (ggml) size rows must be a multiple of; fp8, nf4 and fp4 take any row.
+    const unit = o.spec.scheme === 'int' ? (typeof o.spec.groupSize === 'number' ? o.spec.groupSize : typeof o.spec.groupSize === 'string' ? 0 : 128)
+      : o.spec.scheme === 'ggml' ? GGML_BLOCKS[o.spec.type]!.size : 0;
+    const divides = (shape: number[]) => !unit || row(shape) % unit === 0;
     const quantizes = (name: string): boolean => {
       const info = f.info(name);
       if (!dtypeInfo(info.dtype)!.float || info.ggmlType && info.ggmlType !== info.dtype) return false;
       if (o.exclude?.test(name)) return false;
       if (o.include ? !o.include.test(name) : info.shape.length !== 2 || DEFAULT_SKIP.test(name) || !name.endsWith('.weight')) return false;
-      const gs = o.spec.scheme === 'int' ? o.spec.groupSize ?? 128 : 'channel';  // fp8, nf4 and fp4 take any row
-      return !(typeof gs === 'number' && row(info.shape) % gs !== 0);
+      return divides(info.shape);
     };
     const plan: PlanEntry[] = [];
     const ignore: string[] = [];
@@ -54,13 +60,16 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       const info = f.info(name);
       if (quantizes(name)) {
         const wd = ['f16', 'bf16'].includes(info.dtype) ? info.dtype : 'f32';
-        const entries = o.spec.scheme === 'nf4' || o.spec.scheme === 'fp4' ? bitsandbytesPlan(name, info.shape, wd, o.spec) : compressedTensorsPlan(name, info.shape, wd, o.spec);
+        const sp = o.spec;
+        const entries = o.dense ? [{ name, dtype: info.dtype, shape: info.shape }]
+          : sp.scheme === 'nf4' || sp.scheme === 'fp4' ? bitsandbytesPlan(name, info.shape, wd, sp)
+            : sp.scheme === 'ggml' ? [] : compressedTensorsPlan(name, info.shape, wd, sp);
         for (const e of entries) plan.push(e);
       } else {
         plan.push({ name, dtype: info.dtype, shape: info.shape });
         if (name.endsWith('.weight') && info.shape.length === 2) ignore.push(name.slice(0, -'.weight'.length));
-        if (o.spec.scheme === 'int' && info.shape.length === 2 && typeof o.spec.groupSize === 'number' && row(info.shape) % o.spec.groupSize !== 0)
-          notes.set(name, `rows of ${row(info.shape)} are not a multiple of the group size ${o.spec.groupSize}: kept`);
+        if (unit && info.shape.length === 2 && !divides(info.shape))
+          notes.set(name, `rows of ${row(info.shape)} are not a multiple of the ${o.spec.scheme === 'int' ? 'group' : 'block'} size ${unit}: kept`);
       }
     }
     const metadata = Object.fromEntries(Object.entries(f.metadata).filter((kv): kv is [string, string] => typeof kv[1] === 'string'));
@@ -76,12 +85,21 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
         if (quantizes(name)) {
           const x = ['f16', 'bf16', 'f32'].includes(src.dtype) ? src : src.to('f32');
           const q: QuantizedTensor = await quantize(x, o.spec);
-          const entries = bnb ? bitsandbytesEntries(name, q, { padded: true }) : compressedTensorsEntries(name, q);
-          for (const [k, t] of Object.entries(entries)) await w.write(k, t);
-          const c = compare(x, dequantizeSync(q, x.dtype));
+          const kind = q.spec.scheme === 'int' ? `int${q.spec.bits}` : q.spec.scheme === 'ggml' ? q.spec.type : q.spec.scheme;
+          const back = dequantizeSync(q, x.dtype);
+          const c = compare(x, back);
           sse += c.mse * numel;
           count += numel;
-          rows.push({ name, stored: q.spec.scheme === 'int' ? `int${q.spec.bits}` : q.spec.scheme, shape: [...src.shape], bitsPerWeight: (q.byteLength * 8) / numel, bytes: q.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb });
+          if (o.dense) {
+            const out = back.dtype === src.dtype ? back : back.to(src.dtype);
+            await w.write(name, out);
+            rows.push({ name, stored: src.dtype, shape: [...src.shape], bitsPerWeight: dtypeInfo(src.dtype)!.bits, bytes: out.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb,
+              note: `dequantized from ${kind} (${((q.byteLength * 8) / numel).toFixed(2)} bits per weight)` });
+          } else {
+            const entries = bnb ? bitsandbytesEntries(name, q, { padded: true }) : compressedTensorsEntries(name, q);
+            for (const [k, t] of Object.entries(entries)) await w.write(k, t);
+            rows.push({ name, stored: kind, shape: [...src.shape], bitsPerWeight: (q.byteLength * 8) / numel, bytes: q.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb });
+          }
         } else {
           await w.write(name, src);
           const r = { name, stored: src.dtype, shape: [...src.shape], bitsPerWeight: dtypeInfo(src.dtype)!.bits, bytes: src.byteLength } as (typeof rows)[number];
@@ -102,16 +120,22 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     let config: Record<string, unknown> = {};
     const inConfig = path.join(inDir, 'config.json');
     if (fs.existsSync(inConfig)) config = JSON.parse(fs.readFileSync(inConfig, 'utf8'));
-    config.quantization_config = o.spec.scheme === 'nf4' || o.spec.scheme === 'fp4'
-      ? bitsandbytesConfig(['f16', 'bf16'].includes(String(config.torch_dtype)) ? (config.torch_dtype === 'float16' ? 'f16' : 'bf16') : 'f32', ignore, o.spec)
-      : quantizationConfig(o.spec, ignore);
-    const cf = AtomicFile.create(path.join(outDir, 'config.json'));
-    try {
-      cf.writeSync(Buffer.from(`${JSON.stringify(config, null, 2)}\n`), 0);
-      cf.commitSync();
-    } catch (err) {
-      cf.abort();
-      throw err;
+    const sp = o.spec;
+    if (!o.dense) {
+      config.quantization_config = sp.scheme === 'nf4' || sp.scheme === 'fp4'
+        ? bitsandbytesConfig(['f16', 'bf16'].includes(String(config.torch_dtype)) ? (config.torch_dtype === 'float16' ? 'f16' : 'bf16') : 'f32', ignore, sp)
+        : sp.scheme === 'ggml' ? {} : quantizationConfig(sp, ignore);
+    }
+    const writeConfig = !o.dense || fs.existsSync(inConfig);
+    if (writeConfig) {
+      const cf = AtomicFile.create(path.join(outDir, 'config.json'));
+      try {
+        cf.writeSync(Buffer.from(`${JSON.stringify(config, null, 2)}\n`), 0);
+        cf.commitSync();
+      } catch (err) {
+        cf.abort();
+        throw err;
+      }
     }
     const params = rows.reduce((a, r) => a + r.shape.reduce((x, y) => x * y, 1), 0);
     const bytesOut = rows.reduce((a, r) => a + r.bytes, 0);
@@ -121,7 +145,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       rmse: count ? Math.sqrt(sse / count) : 0, seconds: (Date.now() - started) / 1000,
     };
     if (o.json) {
-      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: bnb ? 'bitsandbytes' : 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
+      io.out(`${JSON.stringify({ input: o.input, output: outFile, spec: o.spec, format: o.dense ? 'safetensors' : bnb ? 'bitsandbytes' : 'compressed-tensors', tensors: rows, totals }, (_k, v) => (v === Infinity ? 'Infinity' : v), 2)}\n`);
       return 0;
     }
     const fmt = (x: number | undefined, d: number) => (x === undefined ? '-' : x === Infinity ? 'inf' : x.toPrecision(d));
@@ -130,7 +154,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     [false, false, false, true, true, true, true, false])}\n\n`);
     io.out(`${groupDigits(totals.quantized)} of ${groupDigits(totals.tensors)} tensors quantized: ${formatBytes(totals.bytesIn)} -> ${formatBytes(bytesOut)}, ` +
       `${totals.bitsPerWeight.toFixed(2)} bits per weight, rmse ${fmt(totals.rmse, 3)} over the quantized tensors, ${totals.seconds.toFixed(2)} s\n`);
-    io.out(`wrote ${outFile} and ${path.join(outDir, 'config.json')}\n`);
+    io.out(`wrote ${outFile}${writeConfig ? ` and ${path.join(outDir, 'config.json')}` : ''}\n`);
     return 0;
   } finally {
     f.close();

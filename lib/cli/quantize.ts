@@ -6,7 +6,7 @@ import { compare } from '../compare';
 import { dtypeInfo } from '../dtype';
 import { open, WeightFile } from '../file';
 import type { MetadataValue } from '../file';
-import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlType, IntSpec, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
+import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlSpec, GgmlType, IntSpec, QuantizedTensor, quantize, QUANTIZABLE_GGML_TYPES } from '../quantized';
 import { quantizeCompressedTensors } from './quantize-ct';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
@@ -18,6 +18,7 @@ export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme gg
        weightsmith quantize <in> <out-dir> --scheme int [--bits 4] [--group-size 128|channel|tensor] [--asym]
        weightsmith quantize <in> <out-dir> --scheme fp8 [--group-size channel|tensor|block]
        weightsmith quantize <in> <out-dir> --scheme nf4|fp4 [--group-size 64] [--double-quant]   (block size)
+       weightsmith quantize <in> <out-dir> --scheme ... --format safetensors   (dequantized weights)
 
 --scheme int|fp8 write compressed-tensors (pack-quantized / float-quantized): model.safetensors with the
 <module>.weight_packed / weight_scale / weight_zero_point / weight_shape keys (int) or an F8_E4M3 weight and
@@ -26,6 +27,8 @@ otherwise). By default the 2-D .weight tensors except norms, embeddings and lm_h
 the int group size does not divide are kept and listed in "ignore". --scheme nf4|fp4 writes the bitsandbytes
 4-bit state-dict keys (<name>, .absmax, .quant_map, .quant_state.bitsandbytes__nf4 or __fp4; with
 --double-quant also .nested_absmax and .nested_quant_map) and transformers' BitsAndBytesConfig.
+--format safetensors (any scheme) writes the weights quantized and dequantized again, in their own dtype, with
+the input's config.json: a checkpoint any loader reads, with exactly the quantization error of the scheme.
 
 
 Quantizes the weights of <in> (safetensors file, index or folder, or a GGUF file) tensor by tensor, with
@@ -89,15 +92,23 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
   if (!['ggml', 'int', 'nf4', 'fp4', 'fp8'].includes(scheme)) throw new UsageError(`--scheme must be ggml, int, nf4, fp4 or fp8, not '${scheme}'`);
   const bnb = scheme === 'nf4' || scheme === 'fp4';
   if (values['double-quant'] && !bnb) throw new UsageError('--double-quant applies to --scheme nf4 and fp4');
-  if (scheme === 'int' || scheme === 'fp8' || bnb) {
-    const format = values.format ?? (bnb ? 'bitsandbytes' : 'compressed-tensors');
-    const wanted = bnb ? 'bitsandbytes' : 'compressed-tensors';
-    if (format !== wanted) throw new UsageError(`--scheme ${scheme} writes ${wanted}: --format must be ${wanted}, not '${format}'`);
-    if (values.type !== undefined) throw new UsageError('--type applies to --scheme ggml');
-    if (positionals[1].endsWith('.gguf')) throw new UsageError(`--scheme ${scheme} writes a safetensors folder (or a .safetensors file), not GGUF`);
+  const native = scheme === 'ggml' ? 'gguf' : bnb ? 'bitsandbytes' : 'compressed-tensors';
+  const format = values.format ?? native;
+  if (format !== native && format !== 'safetensors')
+    throw new UsageError(`--scheme ${scheme} writes ${native} or dequantized safetensors: --format must be ${native} or safetensors, not '${format}'`);
+  const dense = format === 'safetensors';
+  if (scheme !== 'ggml' || dense) {
+    if (scheme !== 'ggml' && values.type !== undefined) throw new UsageError('--type applies to --scheme ggml');
+    if (positionals[1].endsWith('.gguf')) throw new UsageError(`--format ${format} writes a safetensors folder (or a .safetensors file), not GGUF`);
     if ((values.method ?? 'rtn') !== 'rtn' || values.calib !== undefined) throw new UsageError('only --method rtn is available (GPTQ comes later)');
-    let spec: IntSpec | Fp8Spec | Bnb4Spec;
-    if (bnb) {
+    let spec: IntSpec | Fp8Spec | Bnb4Spec | GgmlSpec;
+    if (scheme === 'ggml') {
+      if (values.bits !== undefined || values['group-size'] !== undefined || values.asym) throw new UsageError('--bits, --group-size and --asym apply to other schemes; ggml types fix their own layout');
+      const type = values.type as GgmlType | undefined;
+      if (type === undefined) throw new UsageError('--type is required with --scheme ggml');
+      if (!QUANTIZABLE_GGML_TYPES.includes(type)) throw new UsageError(`--type must be one of ${QUANTIZABLE_GGML_TYPES.join(', ')}, not '${type}'`);
+      spec = { scheme: 'ggml', type };
+    } else if (bnb) {
       if (values.bits !== undefined && values.bits !== '4') throw new UsageError(`${scheme} has 4 bits`);
       if (values.asym) throw new UsageError(`${scheme} is symmetric`);
       const bs = Number(values['group-size'] ?? 64);
@@ -120,7 +131,7 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
     const ioMode = values.io ?? 'auto';
     if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
     return quantizeCompressedTensors({
-      input: positionals[0], output: positionals[1], spec, include: regex(values.include, '--include'), exclude: regex(values.exclude, '--exclude'),
+      input: positionals[0], output: positionals[1], spec, dense, include: regex(values.include, '--include'), exclude: regex(values.exclude, '--exclude'),
       io: ioMode as 'auto', json: Boolean(values.json),
     }, io);
   }
@@ -129,8 +140,6 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
   const type = values.type as GgmlType | undefined;
   if (type === undefined) throw new UsageError('--type is required with --scheme ggml');
   if (!QUANTIZABLE_GGML_TYPES.includes(type)) throw new UsageError(`--type must be one of ${QUANTIZABLE_GGML_TYPES.join(', ')}, not '${type}'`);
-  const format = values.format ?? 'gguf';
-  if (format !== 'gguf') throw new UsageError(`ggml types are written to GGUF: --format must be gguf, not '${format}'`);
   const ioMode = values.io ?? 'auto';
   if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
   const include = regex(values.include, '--include');

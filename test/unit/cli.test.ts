@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
 import {
   bitsandbytesEntries, compare, dequantizeSync, openSync, QuantizedTensor, quantizeSync, readBitsandbytes, readCompressedTensor, saveSync,
-  specFromConfig, tensor, version, zeros,
+  specFromConfig, tensor, version, zeros, type QuantSpec,
 } from '../../lib/index';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -270,4 +270,42 @@ describe('weightsmith quantize --scheme nf4|fp4 (bitsandbytes layout)', () => {
       src.close();
     });
   }
+});
+
+describe('weightsmith quantize --format safetensors (dequantized weights)', () => {
+  for (const [args, spec] of [
+    [['--scheme', 'nf4', '--double-quant'], { scheme: 'nf4', doubleQuant: true }],
+    [['--scheme', 'ggml', '--type', 'q4_0'], { scheme: 'ggml', type: 'q4_0' }],
+    [['--scheme', 'int', '--bits', '3', '--group-size', '32'], { scheme: 'int', bits: 3, groupSize: 32 }],
+  ] as const) {
+    it(`${args.join(' ')}: every quantized weight equals dequantize(quantize(w)) in its own dtype; the rest is copied`, async () => {
+      const out = path.join(dir, `dense-${args[1]}`);
+      const r = await run('quantize', example, out, ...args, '--format', 'safetensors', '--json');
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.out);
+      expect(report.format).toBe('safetensors');
+      const f = openSync(out);
+      const src = openSync(example);
+      try {
+        expect(f.names().sort()).toEqual(src.names().sort());
+        const name = 'model.layers.1.self_attn.q_proj.weight';
+        const expected = dequantizeSync(quantizeSync(src.getTensor(name), spec as QuantSpec), 'f32');
+        expect(Buffer.from(f.getTensor(name).bytes()).equals(Buffer.from(expected.bytes()))).toBe(true);
+        expect(Buffer.from(f.getTensor('model.norm.weight').bytes()).equals(Buffer.from(src.getTensor('model.norm.weight').bytes()))).toBe(true);
+        const row = report.tensors.find((t: { name: string }) => t.name === name);
+        expect(row.note).toMatch(/^dequantized from /);
+        expect(row.sqnrDb).toBeGreaterThan(5);
+        const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+        expect(config.quantization_config).toBeUndefined();
+      } finally {
+        f.close();
+        src.close();
+      }
+    });
+  }
+
+  it('refuses a format the scheme does not write', async () => {
+    expect((await run('quantize', example, path.join(dir, 'x'), '--scheme', 'nf4', '--format', 'compressed-tensors')).code).toBe(2);
+    expect((await run('quantize', example, path.join(dir, 'x.gguf'), '--scheme', 'int', '--format', 'safetensors')).code).toBe(2);
+  });
 });
