@@ -26,6 +26,7 @@
         "native/kernels/ref/ggml-dequant-ref.cpp",
         "native/kernels/ref/ggml-quant-ref.cpp",
         "native/kernels/cpu/convert-cpu.cpp",
+        "native/kernels/cpu/arch/x86/bnb4-avx2.cpp",
         "native/kernels/cpu/arch/x86/bnb4-avx512.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
         "native/kernels/cpu/arch/x86/convert-avx512.cpp",

@@ -47,6 +47,8 @@ using Bnb4QuantFn = size_t (*)(const Bnb4Codebook& cb, const uint8_t* x, DType d
 using Bnb4DequantFn = void (*)(const Bnb4Codebook& cb, const uint8_t* packed, const float* absmax, size_t first,
                                size_t nblocks, size_t blocksize, float* out);
 
+Bnb4QuantFn bnb4_quant_avx2_fn();
+Bnb4DequantFn bnb4_dequant_avx2_fn();
 Bnb4QuantFn bnb4_quant_avx512_fn();
 Bnb4DequantFn bnb4_dequant_avx512_fn();
 

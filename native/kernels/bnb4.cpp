@@ -37,6 +37,8 @@ Bnb4QuantFn best_quant() {
 #if defined(__x86_64__)
   if (simd_level() >= SimdLevel::kAvx512)
     if (Bnb4QuantFn fn = bnb4_quant_avx512_fn()) return fn;
+  if (simd_level() >= SimdLevel::kAvx2)
+    if (Bnb4QuantFn fn = bnb4_quant_avx2_fn()) return fn;
 #endif
   return ref_blocks;
 }
@@ -45,6 +47,8 @@ Bnb4DequantFn best_dequant() {
 #if defined(__x86_64__)
   if (simd_level() >= SimdLevel::kAvx512)
     if (Bnb4DequantFn fn = bnb4_dequant_avx512_fn()) return fn;
+  if (simd_level() >= SimdLevel::kAvx2)
+    if (Bnb4DequantFn fn = bnb4_dequant_avx2_fn()) return fn;
 #endif
   return ref_dequant_blocks;
 }
