@@ -33,6 +33,11 @@ Napi::Value Bnb4Table(const Napi::CallbackInfo& info);
 Napi::Value BnbDynamicMap(const Napi::CallbackInfo& info);
 Napi::Value Blockwise8(const Napi::CallbackInfo& info);
 Napi::Value Bnb4DoubleQuantize(const Napi::CallbackInfo& info);
+Napi::Value SparsityMaskSync(const Napi::CallbackInfo& info);
+Napi::Value SparsityMask(const Napi::CallbackInfo& info);
+Napi::Value SparsityApplySync(const Napi::CallbackInfo& info);
+Napi::Value SparsityApply(const Napi::CallbackInfo& info);
+Napi::Value MaskRowCounts(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -134,6 +139,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bnb4Dequantize", Napi::Function::New<Bnb4Dequantize>(env, "bnb4Dequantize"));
   exports.Set("bnb4Table", Napi::Function::New<Bnb4Table>(env, "bnb4Table"));
   exports.Set("bnbDynamicMap", Napi::Function::New<BnbDynamicMap>(env, "bnbDynamicMap"));
+  exports.Set("sparsityMaskSync", Napi::Function::New<SparsityMaskSync>(env, "sparsityMaskSync"));
+  exports.Set("sparsityMask", Napi::Function::New<SparsityMask>(env, "sparsityMask"));
+  exports.Set("sparsityApplySync", Napi::Function::New<SparsityApplySync>(env, "sparsityApplySync"));
+  exports.Set("sparsityApply", Napi::Function::New<SparsityApply>(env, "sparsityApply"));
+  exports.Set("maskRowCounts", Napi::Function::New<MaskRowCounts>(env, "maskRowCounts"));
   exports.Set("bnb4DoubleQuantize", Napi::Function::New<Bnb4DoubleQuantize>(env, "bnb4DoubleQuantize"));
   exports.Set("blockwise8Quantize", Napi::Function::New(env, Blockwise8, "blockwise8Quantize"));
   exports.Set("blockwise8Dequantize", Napi::Function::New(env, Blockwise8, "blockwise8Dequantize", reinterpret_cast<void*>(1)));

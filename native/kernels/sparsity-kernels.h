@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Internal: the sort keys of pruning scores. key = 0 for an element a base mask prunes, else the score's f32 bit
+// pattern + 1 (scores are non-negative and finite, so integer order is score order). Ranking by (key, -index)
+// ascending lists the elements in pruning order.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "weightsmith/float-bits.h"
+#include "weightsmith/sparsity.h"
+
+namespace ws {
+
+inline float load_weight_any(DType d, const uint8_t* w, size_t i) {
+  if (d == DType::kF32) {
+    float v;
+    std::memcpy(&v, w + 4 * i, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, w + 2 * i, 2);
+  return f32_from_bits(d == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
+}
+
+inline bool mask_bit(const uint8_t* bits, size_t cols, size_t r, size_t c) {
+  return (bits[r * mask_row_bytes(cols) + c / 8] >> (c % 8)) & 1u;
+}
+
+// The key of element (r, c); false (and *bad set) when the weight or its score is not finite.
+inline bool score_key(const MaskSpec& s, const uint8_t* w, size_t r, size_t c, uint32_t* key) {
+  const size_t i = r * s.cols + c;
+  const float v = load_weight_any(s.dtype, w, i);
+  if (!std::isfinite(v)) return false;
+  uint32_t bits;
+  if (s.score == ScoreKind::kRandom) {
+    bits = random_score_bits(s.seed, i);
+  } else {
+    float score = std::fabs(v);
+    if (s.score == ScoreKind::kWanda) score = score * s.norms[c];
+    if (!std::isfinite(score)) return false;
+    bits = f32_bits(score) & 0x7fffffffu;  // -0 -> 0 (a zero norm times a negative weight)
+  }
+  *key = s.base && !mask_bit(s.base, s.cols, r, c) ? 0u : bits + 1u;
+  return true;
+}
+
+}  // namespace ws

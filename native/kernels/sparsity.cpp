@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+// Pruning masks, optimized: per-row selection by an 11-bit radix histogram of the keys, then a partial
+// selection (nth_element) inside the boundary bucket only; per-tensor selection by a three-level radix search over
+// fixed row chunks (per-chunk histograms summed in chunk order); N:M by ranking each group. Every chunk writes
+// whole rows, and chunk boundaries depend only on the shape, so masks are identical for any thread count and
+// equal to the reference (kernels/ref/sparsity-ref.cpp).
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "sparsity-kernels.h"
+#include "weightsmith/cpu.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws {
+
+void sparsity_apply_avx512(const uint8_t* w, size_t elem_size, size_t rows, size_t cols, const uint8_t* bits, uint8_t* out);
+
+namespace {
+
+Status non_finite(size_t i) {
+  Status st(Code::kNonFinite, "non-finite weight or score at index " + std::to_string(i));
+  st.with("index", static_cast<uint64_t>(i));
+  return st;
+}
+
+Status first_bad(const std::vector<size_t>& bad) {
+  for (size_t i : bad)
+    if (i != SIZE_MAX) return non_finite(i);
+  return Status::ok();
+}
+
+// Rows per chunk: about 64K elements, at least one row.
+size_t rows_per_chunk(size_t cols) { return cols >= 65536 ? 1 : 65536 / (cols ? cols : 1); }
+
+// Keys of row r into keys[0, cols); the first non-finite index, or SIZE_MAX.
+size_t row_keys(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+  for (size_t c = 0; c < s.cols; ++c)
+    if (!score_key(s, w, r, c, &keys[c])) return r * s.cols + c;
+  return SIZE_MAX;
+}
+
+constexpr int kShift = 21;            // the first radix digit: key bits 31..21
+constexpr size_t kBins = 2048;
+
+// The mask bits of one row from its keys, pruning the k first in pruning order.
+void select_row(const uint32_t* keys, size_t cols, uint64_t k, uint8_t* row, std::vector<uint32_t>& hist,
+                std::vector<uint64_t>& cand) {
+  std::memset(row, 0, mask_row_bytes(cols));
+  if (k >= cols) return;
+  uint32_t bin = 0;
+  uint64_t threshold = 0;  // the composite (key << 32 | ~index) of the last pruned element of the boundary bin
+  if (k > 0) {
+    hist.assign(kBins, 0);
+    for (size_t c = 0; c < cols; ++c) ++hist[keys[c] >> kShift];
+    uint64_t below = 0;
+    while (below + hist[bin] < k) below += hist[bin++];
+    const uint64_t need = k - below;
+    cand.clear();
+    for (size_t c = 0; c < cols; ++c)
+      if ((keys[c] >> kShift) == bin) cand.push_back(uint64_t{keys[c]} << 32 | (~static_cast<uint32_t>(c)));
+    std::nth_element(cand.begin(), cand.begin() + static_cast<ptrdiff_t>(need - 1), cand.end());
+    threshold = cand[need - 1];
+  }
+  for (size_t c = 0; c < cols; ++c) {
+    const uint32_t key = keys[c];
+    bool keep = key != 0;
+    if (k > 0) {
+      const uint32_t b = key >> kShift;
+      keep = keep && (b > bin || (b == bin && (uint64_t{key} << 32 | (~static_cast<uint32_t>(c))) > threshold));
+    }
+    if (keep) row[c / 8] |= static_cast<uint8_t>(1u << (c % 8));
+  }
+}
+
+Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
+  const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
+  std::vector<size_t> bad(chunks, SIZE_MAX);
+  WS_RETURN_IF_ERROR(parallel_for(
+      chunks,
+      [&](size_t ch) {
+        std::vector<uint32_t> keys(s.cols), hist;
+        std::vector<uint64_t> cand;
+        for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+          const size_t b = row_keys(s, w, r, keys.data());
+          if (b != SIZE_MAX) {
+            bad[ch] = b;
+            return Status::ok();
+          }
+          select_row(keys.data(), s.cols, s.prune, bits + r * rb, hist, cand);
+        }
+        return Status::ok();
+      },
+      cancel));
+  return first_bad(bad);
+}
+
+// Keeps the n best of every group of m in a row (rank = number of group members ahead of it).
+Status mask_nm(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
+  const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
+  std::vector<size_t> bad(chunks, SIZE_MAX);
+  WS_RETURN_IF_ERROR(parallel_for(
+      chunks,
+      [&](size_t ch) {
+        std::vector<uint32_t> keys(s.cols);
+        for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+          const size_t b = row_keys(s, w, r, keys.data());
+          if (b != SIZE_MAX) {
+            bad[ch] = b;
+            return Status::ok();
+          }
+          uint8_t* row = bits + r * rb;
+          std::memset(row, 0, rb);
+          for (size_t g = 0; g < s.cols; g += s.m) {
+            const uint32_t* k = keys.data() + g;
+            for (uint32_t i = 0; i < s.m; ++i) {
+              uint32_t ahead = 0;
+              for (uint32_t j = 0; j < s.m; ++j) ahead += (k[j] > k[i]) | ((k[j] == k[i]) & (j < i));
+              if (ahead < s.n && k[i] != 0) row[(g + i) / 8] |= static_cast<uint8_t>(1u << ((g + i) % 8));
+            }
+          }
+        }
+        return Status::ok();
+      },
+      cancel));
+  return first_bad(bad);
+}
+
+// Per tensor: the k-th smallest key by three radix digits (bits 31..21, 20..10, 9..0), histograms per row chunk.
+Status mask_per_tensor(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
+  const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
+  const uint64_t total = static_cast<uint64_t>(s.rows) * s.cols;
+  const uint64_t k = s.prune;
+  std::vector<size_t> bad(chunks, SIZE_MAX);
+  uint32_t prefix = 0;  // the key bits found so far (above `shift`)
+  uint64_t below = 0;   // elements whose key is below the current prefix range
+  const int shifts[3] = {21, 10, 0};
+  const int widths[3] = {11, 11, 10};
+  if (k > 0 && k < total) {
+    for (int level = 0; level < 3; ++level) {
+      const int sh = shifts[level];
+      const size_t nb = size_t{1} << widths[level];
+      const uint32_t hi_mask = level == 0 ? 0u : ~((uint32_t{1} << (shifts[level - 1])) - 1u);
+      std::vector<std::vector<uint64_t>> hists(chunks);
+      WS_RETURN_IF_ERROR(parallel_for(
+          chunks,
+          [&](size_t ch) {
+            auto& h = hists[ch];
+            h.assign(nb, 0);
+            for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+              for (size_t c = 0; c < s.cols; ++c) {
+                uint32_t key;
+                if (!score_key(s, w, r, c, &key)) {
+                  bad[ch] = r * s.cols + c;
+                  return Status::ok();
+                }
+                if ((key & hi_mask) == prefix) ++h[(key >> sh) & (nb - 1)];
+              }
+            }
+            return Status::ok();
+          },
+          cancel));
+      WS_RETURN_IF_ERROR(first_bad(bad));
+      size_t digit = 0;
+      for (;; ++digit) {
+        uint64_t count = 0;
+        for (size_t ch = 0; ch < chunks; ++ch) count += hists[ch][digit];
+        if (below + count >= k) break;
+        below += count;
+      }
+      prefix |= static_cast<uint32_t>(digit) << sh;
+    }
+  }
+  // prefix is now the key T of the k-th element; `below` elements have a smaller key, and e = k - below of the
+  // elements equal to T are pruned: the ones of highest index.
+  const uint32_t t = prefix;
+  const uint64_t e = k > 0 && k < total ? k - below : 0;
+  std::vector<uint64_t> equal(chunks, 0);
+  if (e > 0) {
+    WS_RETURN_IF_ERROR(parallel_for(
+        chunks,
+        [&](size_t ch) {
+          for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r)
+            for (size_t c = 0; c < s.cols; ++c) {
+              uint32_t key = 0;
+              score_key(s, w, r, c, &key);
+              equal[ch] += key == t;
+            }
+          return Status::ok();
+        },
+        cancel));
+  }
+  std::vector<uint64_t> after(chunks, 0);  // equal elements in later chunks
+  for (size_t ch = chunks; ch-- > 1;) after[ch - 1] = after[ch] + equal[ch];
+  return parallel_for(
+      chunks,
+      [&](size_t ch) {
+        const size_t r0 = ch * rpc, r1 = std::min(s.rows, (ch + 1) * rpc);
+        std::memset(bits + r0 * rb, 0, (r1 - r0) * rb);
+        uint64_t seen = after[ch];  // equal elements after the current one
+        for (size_t r = r1; r-- > r0;) {
+          for (size_t c = s.cols; c-- > 0;) {
+            uint32_t key = 0;
+            score_key(s, w, r, c, &key);
+            bool keep;
+            if (k == 0) keep = key != 0;
+            else if (k >= total) keep = false;
+            else if (key != t) keep = key > t;
+            else keep = seen++ >= e;
+            if (keep) bits[r * rb + c / 8] |= static_cast<uint8_t>(1u << (c % 8));
+          }
+        }
+        return Status::ok();
+      },
+      cancel);
+}
+
+}  // namespace
+
+Status sparsity_check(const MaskSpec& s) {
+  if (s.dtype != DType::kF32 && s.dtype != DType::kF16 && s.dtype != DType::kBF16)
+    return Status(Code::kDtype, "masks take f32, f16 or bf16 weights");
+  if (s.score == ScoreKind::kWanda && s.norms == nullptr) return Status(Code::kInvalidArgType, "Wanda scores need input norms");
+  if (s.m > 0) {
+    if (s.n < 1 || s.n >= s.m) return Status(Code::kOutOfRange, "N:M needs 1 <= N < M, not " + std::to_string(s.n) + ":" + std::to_string(s.m));
+    if (s.cols % s.m != 0)
+      return Status(Code::kShape, "rows of " + std::to_string(s.cols) + " are not a multiple of M = " + std::to_string(s.m));
+  } else {
+    const uint64_t group = s.per_row ? s.cols : static_cast<uint64_t>(s.rows) * s.cols;
+    if (s.prune > group) return Status(Code::kOutOfRange, "cannot prune more elements than the comparison group holds");
+  }
+  return Status::ok();
+}
+
+Status sparsity_mask(const MaskSpec& s, const void* wv, uint8_t* bits, const std::atomic<bool>* cancel) {
+  WS_RETURN_IF_ERROR(sparsity_check(s));
+  if (s.rows == 0 || s.cols == 0) return Status::ok();
+  const auto* w = static_cast<const uint8_t*>(wv);
+  if (s.m > 0) return mask_nm(s, w, bits, cancel);
+  if (s.per_row) return mask_per_row(s, w, bits, cancel);
+  return mask_per_tensor(s, w, bits, cancel);
+}
+
+Status sparsity_apply(const void* wv, size_t es, size_t rows, size_t cols, const uint8_t* bits, void* outv,
+                      const std::atomic<bool>* cancel) {
+  if (es != 1 && es != 2 && es != 4 && es != 8) return Status(Code::kDtype, "applyMask takes elements of 1, 2, 4 or 8 bytes");
+  const auto* w = static_cast<const uint8_t*>(wv);
+  auto* out = static_cast<uint8_t*>(outv);
+  const size_t rpc = rows_per_chunk(cols), rb = mask_row_bytes(cols);
+  const bool simd = simd_level() >= SimdLevel::kAvx512;
+  return parallel_for(
+      chunk_count(rows, rpc),
+      [&](size_t ch) {
+        const size_t r0 = ch * rpc, r1 = std::min(rows, (ch + 1) * rpc);
+#if defined(__x86_64__)
+        if (simd) {
+          sparsity_apply_avx512(w + r0 * cols * es, es, r1 - r0, cols, bits + r0 * rb, out + r0 * cols * es);
+          return Status::ok();
+        }
+#endif
+        for (size_t r = r0; r < r1; ++r)
+          for (size_t c = 0; c < cols; ++c) {
+            const size_t i = (r * cols + c) * es;
+            if ((bits[r * rb + c / 8] >> (c % 8)) & 1u) {
+              if (out != w) std::memcpy(out + i, w + i, es);
+            } else {
+              std::memset(out + i, 0, es);
+            }
+          }
+        return Status::ok();
+      },
+      cancel);
+}
+
+}  // namespace ws
