@@ -29,6 +29,8 @@ export {
 export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, Nf4Spec, Fp4Spec, Bnb4Spec, Bnb4Options, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
+export { Mask, mask, maskSync, applyMask, applyMaskAsync, maskLayout } from './sparsity';
+export type { MaskOptions } from './sparsity';
 export { bitsandbytesEntries, bitsandbytesConfig, bitsandbytesPlan, isBitsandbytes, readBitsandbytes } from './bitsandbytes';
 export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';
 export { compare } from './compare';

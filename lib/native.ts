@@ -99,6 +99,12 @@ export interface NativeAddon {
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   bnb4Table(type: 'nf4' | 'fp4'): Float32Array;
   bnbDynamicMap(): Float32Array;
+  sparsityMaskSync(w: Buf, dtype: string, rows: number, cols: number, options: Record<string, unknown>, bits: Uint8Array, backend?: 'ref' | 'auto'): void;
+  sparsityMask(w: Buf, dtype: string, rows: number, cols: number, options: Record<string, unknown>, bits: Uint8Array,
+    owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  sparsityApplySync(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf): void;
+  sparsityApply(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  maskRowCounts(bits: Uint8Array, rows: number, cols: number, counts: Uint32Array): void;
   bnb4DoubleQuantize(absmax: Float32Array, code: Float32Array, q: Uint8Array, nested: Float32Array): number;
   blockwise8Quantize(x: Float32Array, blocksize: number, code: Float32Array, q: Uint8Array, absmax: Float32Array): void;
   blockwise8Dequantize(q: Uint8Array, absmax: Float32Array, blocksize: number, code: Float32Array, out: Float32Array): void;

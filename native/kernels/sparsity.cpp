@@ -207,7 +207,7 @@ Status mask_per_tensor(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const
             if (k == 0) keep = key != 0;
             else if (k >= total) keep = false;
             else if (key != t) keep = key > t;
-            else keep = seen++ >= e;
+            else keep = seen++ >= e && key != 0;  // base-pruned elements stay pruned
             if (keep) bits[r * rb + c / 8] |= static_cast<uint8_t>(1u << (c % 8));
           }
         }
