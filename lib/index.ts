@@ -31,6 +31,8 @@ export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenc
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
 export { Mask, mask, maskSync, applyMask, applyMaskAsync, maskLayout } from './sparsity';
 export type { MaskOptions } from './sparsity';
+export { SparseTensor, compress, decompress, sparseEntries, readSparse } from './sparse-formats';
+export type { SparseFormat } from './sparse-formats';
 export { bitsandbytesEntries, bitsandbytesConfig, bitsandbytesPlan, isBitsandbytes, readBitsandbytes } from './bitsandbytes';
 export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';
 export { compare } from './compare';

@@ -2,9 +2,13 @@
 // Pruning masks against the committed numpy implementation of the reference selection, the optimized kernels
 // against the scalar reference, mask application, and bad inputs.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyMask, applyMaskAsync, getThreads, Mask, mask, maskSync, setThreads, tensor, type DType, type MaskOptions } from '../../lib/index';
+import {
+  applyMask, applyMaskAsync, compress, decompress, getThreads, Mask, mask, maskSync, openSync, readSparse, saveSync, setThreads, sparseEntries, tensor,
+  type DType, type MaskOptions,
+} from '../../lib/index';
 import { native } from '../../lib/native';
 import { repoRoot } from '../helpers/paths';
 
@@ -180,5 +184,77 @@ describe('bad inputs', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(mask(w, { method: 'magnitude', sparsity: 0.5, signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+  });
+});
+
+interface CompressedCase {
+  shape: [number, number]; dtype: 'f32' | 'bf16' | 'f16' | 'f8'; raw: string;
+  sparse_bitmask: { compressed: string; bitmask: string; row_offsets: number[] };
+  sparse_24: { compressed: string; bitmask: string }; nv24: { values: string; meta: string };
+}
+const compressedCases = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/fixtures/sparsity-golden.json'), 'utf8')) as { compressed: CompressedCase[] }).compressed;
+
+describe('compressed sparse storage', () => {
+  const dtypes = { f32: 'f32', bf16: 'bf16', f16: 'f16', f8: 'f8_e4m3' } as const;
+  const rawTensor = (c: CompressedCase) => {
+    const b = u8s(c.raw);
+    const d = dtypes[c.dtype];
+    const data = d === 'f32' ? new Float32Array(b.buffer, b.byteOffset, b.length / 4) : d === 'f8_e4m3' ? b : new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
+    return tensor(data, c.shape, d);
+  };
+  for (const c of compressedCases) {
+    it(`${c.dtype} [${c.shape}]: sparse-bitmask, sparse-24-bitmask and nv24 equal the numpy reference; round trips are bit-exact`, async () => {
+      const w = rawTensor(c);
+      const bm = compress(w, { format: 'sparse-bitmask' });
+      expect(Buffer.from(bm.parts.compressed.bytes()).equals(Buffer.from(c.sparse_bitmask.compressed, 'base64'))).toBe(true);
+      expect(Buffer.from(bm.parts.bitmask.bytes()).equals(Buffer.from(c.sparse_bitmask.bitmask, 'base64'))).toBe(true);
+      expect(Array.from(bm.parts.row_offsets.data as BigInt64Array, Number)).toEqual(c.sparse_bitmask.row_offsets);
+      expect(bm.parts.shape.shape).toEqual([2]);
+      const s24 = compress(w, { format: 'sparse-24-bitmask' });
+      expect(Buffer.from(s24.parts.compressed.bytes()).equals(Buffer.from(c.sparse_24.compressed, 'base64'))).toBe(true);
+      expect(Buffer.from(s24.parts.bitmask.bytes()).equals(Buffer.from(c.sparse_24.bitmask, 'base64'))).toBe(true);
+      expect(s24.parts.shape.shape).toEqual([2, 1]);
+      expect(s24.parts.compressed.shape).toEqual([c.shape[0], c.shape[1] / 2]);
+      const nv = compress(w, { format: 'nv24' });
+      expect(Buffer.from(nv.parts.values.bytes()).equals(Buffer.from(c.nv24.values, 'base64'))).toBe(true);
+      expect(Buffer.from(nv.parts.meta.bytes()).equals(Buffer.from(c.nv24.meta, 'base64'))).toBe(true);
+      for (const s of [bm, s24, nv]) {
+        const back = decompress(s);
+        expect(back.dtype).toBe(w.dtype);
+        expect(Buffer.from(back.bytes()).equals(Buffer.from(w.bytes())), s.format).toBe(true);
+        // Through a safetensors file and back.
+        const file = path.join(os.tmpdir(), `ws-sparse-${process.pid}-${s.format}-${c.dtype}.safetensors`);
+        saveSync(file, sparseEntries('layer', s));
+        const f = openSync(file);
+        try {
+          const r = readSparse(f, 'layer');
+          expect(r.format).toBe(s.format);
+          expect(Buffer.from(decompress(r).bytes()).equals(Buffer.from(w.bytes()))).toBe(true);
+        } finally {
+          f.close();
+          fs.rmSync(file, { force: true });
+        }
+      }
+    });
+  }
+
+  it('round-trips masks of the pruning kernels for f32, f16, bf16 and fp8 at larger sizes', () => {
+    for (const dtype of ['f32', 'f16', 'bf16', 'f8_e4m3'] as DType[]) {
+      const w = weights(33, 96, 4, 'f32').to(dtype);
+      const pruned = applyMask(w, maskSync(w.to('f32'), { method: 'magnitude', pattern: '2:4' }));
+      for (const format of ['sparse-bitmask', 'sparse-24-bitmask', 'nv24'] as const) {
+        expect(Buffer.from(decompress(compress(pruned, { format })).bytes()).equals(Buffer.from(pruned.bytes())), `${dtype} ${format}`).toBe(true);
+      }
+      const un = applyMask(w, maskSync(w.to('f32'), { method: 'magnitude', sparsity: 0.7 }));
+      expect(Buffer.from(decompress(compress(un, { format: 'sparse-bitmask' })).bytes()).equals(Buffer.from(un.bytes()))).toBe(true);
+    }
+  });
+
+  it('refuses groups with more than two non-zeros for the 2:4 formats, and rows not a multiple of 4', () => {
+    const w = tensor(Float32Array.from({ length: 16 }, (_v, i) => (i === 5 || i === 6 || i === 7 ? 1 : 0)), [2, 8]);
+    expect(() => compress(w, { format: 'sparse-24-bitmask' })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE', row: 0, column: 4 }));
+    expect(() => compress(w, { format: 'nv24' })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => compress(tensor(new Float32Array(6), [1, 6]), { format: 'nv24' })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => compress(w, { format: 'csr' as 'nv24' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
