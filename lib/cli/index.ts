@@ -7,6 +7,7 @@ import { UsageError, type Io } from './args';
 import { inspectCommand, INSPECT_HELP } from './inspect';
 import { convertCommand, CONVERT_HELP } from './convert';
 import { quantizeCommand, QUANTIZE_HELP } from './quantize';
+import { pruneCommand, PRUNE_HELP } from './prune';
 import { version } from '../index';
 
 const HELP = `weightsmith ${version}: post-training surgery on neural-network weights
@@ -18,6 +19,9 @@ Commands:
   convert <in> <out> --dtype <dtype>  convert floating-point tensors, streaming tensor by tensor
   quantize <in> <out> --scheme ggml --type q8_0
                                       quantize to ggml block types (GGUF), with an error report
+                                      (--scheme int|fp8|nf4|fp4: compressed-tensors / bitsandbytes)
+  prune <in> <out> --method magnitude|wanda --sparsity 0.5|2:4
+                                      prune weights (unstructured or N:M), optionally compressed
 
 Options:
   -h, --help                          help (also: weightsmith <command> --help)
@@ -30,6 +34,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   inspect: { run: inspectCommand, help: INSPECT_HELP },
   convert: { run: convertCommand, help: CONVERT_HELP },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP },
+  prune: { run: pruneCommand, help: PRUNE_HELP },
 };
 
 /** Runs the CLI with argv (without node and script) and returns the exit code. */

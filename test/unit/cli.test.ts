@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
 import {
   bitsandbytesEntries, compare, dequantizeSync, openSync, QuantizedTensor, quantizeSync, readBitsandbytes, readCompressedTensor, saveSync,
-  specFromConfig, tensor, version, zeros, type QuantSpec,
+  specFromConfig, tensor, version, zeros, type QuantSpec, applyMask, maskSync, decompress, readSparse,
 } from '../../lib/index';
 import { repoRoot, tempDir } from '../helpers/paths';
 
@@ -307,5 +307,99 @@ describe('weightsmith quantize --format safetensors (dequantized weights)', () =
   it('refuses a format the scheme does not write', async () => {
     expect((await run('quantize', example, path.join(dir, 'x'), '--scheme', 'nf4', '--format', 'compressed-tensors')).code).toBe(2);
     expect((await run('quantize', example, path.join(dir, 'x.gguf'), '--scheme', 'int', '--format', 'safetensors')).code).toBe(2);
+  });
+});
+
+describe('weightsmith prune', () => {
+  const linear = (n: string) => n.endsWith('.weight') && !/norm|embed|lm_head/.test(n);
+
+  it('--method magnitude --sparsity 2:4 prunes every linear weight to exactly 50%; the output equals applyMask(mask(w))', async () => {
+    const out = path.join(dir, 'pruned-24');
+    const r = await run('prune', example, out, '--method', 'magnitude', '--sparsity', '2:4', '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    const pruned = report.tensors.filter((t: { pruned: boolean }) => t.pruned);
+    expect(pruned).toHaveLength(35);
+    expect(pruned.every((t: { sparsity: number; relError: number }) => t.sparsity === 0.5 && t.relError > 0 && t.relError < 1)).toBe(true);
+    expect(report.totals.sparsity).toBe(0.5);
+    const f = openSync(out);
+    const src = openSync(example);
+    try {
+      const name = 'model.layers.3.mlp.down_proj.weight';
+      const w = src.getTensor(name);
+      expect(Buffer.from(f.getTensor(name).bytes()).equals(Buffer.from(applyMask(w, maskSync(w, { method: 'magnitude', pattern: '2:4' })).bytes()))).toBe(true);
+      expect(Buffer.from(f.getTensor('model.norm.weight').bytes()).equals(Buffer.from(src.getTensor('model.norm.weight').bytes()))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'config.json'))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'tok512.bin'))).toBe(true);
+    } finally {
+      f.close();
+      src.close();
+    }
+  });
+
+  for (const [sparsity, format] of [['2:4', 'sparse-24-bitmask'], ['0.6', 'sparse-bitmask']] as const) {
+    it(`--compress ${format}: compressed-tensors keys and sparsity_config; decompressing gives the pruned weights`, async () => {
+      const out = path.join(dir, `pruned-${format}`);
+      const r = await run('prune', example, out, '--method', 'magnitude', '--sparsity', sparsity, '--compress', format);
+      expect(r.code).toBe(0);
+      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      expect(config.quantization_config.sparsity_config).toMatchObject({ format, sparsity_structure: sparsity === '2:4' ? '2:4' : 'unstructured' });
+      expect(config.quantization_config.sparsity_config.targets).toHaveLength(35);
+      const f = openSync(out);
+      const src = openSync(example);
+      try {
+        const name = 'model.layers.0.self_attn.q_proj.weight';
+        expect(f.has(name)).toBe(false);
+        const w = src.getTensor(name);
+        const opts = sparsity === '2:4' ? { method: 'magnitude' as const, pattern: '2:4' } : { method: 'magnitude' as const, sparsity: 0.6 };
+        const expected = applyMask(w, maskSync(w, opts));
+        expect(Buffer.from(decompress(readSparse(f, 'model.layers.0.self_attn.q_proj')).bytes()).equals(Buffer.from(expected.bytes()))).toBe(true);
+      } finally {
+        f.close();
+        src.close();
+      }
+    });
+  }
+
+  it('--method wanda uses the input norms of a calibration file, and names a missing module', async () => {
+    const src = openSync(example);
+    const stats: Record<string, ReturnType<typeof tensor>> = {};
+    for (const n of src.names().filter(linear)) {
+      const cols = src.info(n).shape[1];
+      stats[`${n.slice(0, -'.weight'.length)}.input_norms`] = tensor(Float32Array.from({ length: cols }, (_v, j) => 1 + (j % 7)), [cols]);
+    }
+    const calib = path.join(dir, 'stats.safetensors');
+    saveSync(calib, stats);
+    const out = path.join(dir, 'pruned-wanda');
+    const r = await run('prune', example, out, '--method', 'wanda', '--sparsity', '0.5', '--calib', calib, '--json');
+    expect(r.code).toBe(0);
+    const f = openSync(out);
+    try {
+      const name = 'model.layers.1.mlp.up_proj.weight';
+      const w = src.getTensor(name);
+      const m = maskSync(w, { method: 'wanda', sparsity: 0.5, inputNorms: stats['model.layers.1.mlp.up_proj.input_norms'] });
+      expect(Buffer.from(f.getTensor(name).bytes()).equals(Buffer.from(applyMask(w, m).bytes()))).toBe(true);
+    } finally {
+      f.close();
+    }
+    const partial = path.join(dir, 'stats-partial.safetensors');
+    const { ['model.layers.2.mlp.gate_proj.input_norms']: _drop, ...rest } = stats;
+    saveSync(partial, rest);
+    const bad = await run('prune', example, path.join(dir, 'pruned-bad'), '--method', 'wanda', '--sparsity', '0.5', '--calib', partial);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('model.layers.2.mlp.gate_proj.input_norms');
+    expect(fs.existsSync(path.join(dir, 'pruned-bad', 'model.safetensors'))).toBe(false);
+    src.close();
+  });
+
+  it('refuses bad arguments with usage errors', async () => {
+    const out = path.join(dir, 'pruned-x');
+    for (const args of [['--method', 'wanda', '--sparsity', '0.5'], ['--sparsity', '1.0'], ['--sparsity', '4:4'], ['--sparsity', '0.5', '--compress', 'sparse-24-bitmask'],
+      ['--method', 'obs', '--sparsity', '0.5'], ['--sparsity', '2:4', '--scope', 'tensor'], ['--sparsity', 'half']]) {
+      expect((await run('prune', example, out, ...args)).code, args.join(' ')).toBe(2);
+    }
+    const r = await run('prune', example, out, '--sparsity', '3:7');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('ERR_SHAPE');
   });
 });
