@@ -34,11 +34,51 @@ Status first_bad(const std::vector<size_t>& bad) {
 // Rows per chunk: about 64K elements, at least one row.
 size_t rows_per_chunk(size_t cols) { return cols >= 65536 ? 1 : 65536 / (cols ? cols : 1); }
 
-// Keys of row r into keys[0, cols); the first non-finite index, or SIZE_MAX.
-size_t row_keys(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+// Keys of row r into keys[0, cols), branch-free per element; the first non-finite index, or SIZE_MAX.
+template <DType D, ScoreKind K>
+size_t row_keys_t(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+  const size_t i0 = r * s.cols;
+  uint32_t bad = 0;
+  for (size_t c = 0; c < s.cols; ++c) {
+    const float v = load_weight_any(D, w, i0 + c);
+    const uint32_t vb = f32_bits(v);
+    bad |= static_cast<uint32_t>((vb & 0x7f800000u) == 0x7f800000u);
+    uint32_t bits;
+    if constexpr (K == ScoreKind::kRandom) {
+      bits = random_score_bits(s.seed, i0 + c);
+    } else if constexpr (K == ScoreKind::kWanda) {
+      bits = f32_bits(std::fabs(v) * s.norms[c]) & 0x7fffffffu;
+      bad |= static_cast<uint32_t>(bits >= 0x7f800000u);
+    } else {
+      bits = vb & 0x7fffffffu;
+    }
+    keys[c] = bits + 1u;
+  }
+  if (s.base) {
+    const uint8_t* row = s.base + r * mask_row_bytes(s.cols);
+    for (size_t c = 0; c < s.cols; ++c)
+      if (!((row[c / 8] >> (c % 8)) & 1u)) keys[c] = 0;
+  }
+  if (!bad) return SIZE_MAX;
+  uint32_t k;
   for (size_t c = 0; c < s.cols; ++c)
-    if (!score_key(s, w, r, c, &keys[c])) return r * s.cols + c;
+    if (!score_key(s, w, r, c, &k)) return i0 + c;
   return SIZE_MAX;
+}
+
+template <DType D>
+size_t row_keys_d(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+  switch (s.score) {
+    case ScoreKind::kWanda: return row_keys_t<D, ScoreKind::kWanda>(s, w, r, keys);
+    case ScoreKind::kRandom: return row_keys_t<D, ScoreKind::kRandom>(s, w, r, keys);
+    default: return row_keys_t<D, ScoreKind::kMagnitude>(s, w, r, keys);
+  }
+}
+
+size_t row_keys(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+  if (s.dtype == DType::kF32) return row_keys_d<DType::kF32>(s, w, r, keys);
+  if (s.dtype == DType::kBF16) return row_keys_d<DType::kBF16>(s, w, r, keys);
+  return row_keys_d<DType::kF16>(s, w, r, keys);
 }
 
 constexpr int kShift = 21;            // the first radix digit: key bits 31..21
@@ -63,15 +103,20 @@ void select_row(const uint32_t* keys, size_t cols, uint64_t k, uint8_t* row, std
     std::nth_element(cand.begin(), cand.begin() + static_cast<ptrdiff_t>(need - 1), cand.end());
     threshold = cand[need - 1];
   }
-  for (size_t c = 0; c < cols; ++c) {
-    const uint32_t key = keys[c];
-    bool keep = key != 0;
-    if (k > 0) {
-      const uint32_t b = key >> kShift;
-      keep = keep && (b > bin || (b == bin && (uint64_t{key} << 32 | (~static_cast<uint32_t>(c))) > threshold));
+  // Kept: key above the threshold's, or equal with a lower index (the composite order), never a base-pruned one.
+  const uint32_t tk = k > 0 ? static_cast<uint32_t>(threshold >> 32) : 0;
+  const uint32_t tc = k > 0 ? ~static_cast<uint32_t>(threshold) : 0;
+  for (size_t c0 = 0; c0 < cols; c0 += 8) {
+    uint32_t byte = 0;
+    const size_t n = cols - c0 < 8 ? cols - c0 : 8;
+    for (size_t j = 0; j < n; ++j) {
+      const uint32_t key = keys[c0 + j];
+      const uint32_t c = static_cast<uint32_t>(c0 + j);
+      byte |= static_cast<uint32_t>(key != 0 && (key > tk || (key == tk && c < tc))) << j;
     }
-    if (keep) row[c / 8] |= static_cast<uint8_t>(1u << (c % 8));
+    row[c0 / 8] = static_cast<uint8_t>(byte);
   }
+  (void)bin;
 }
 
 Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
@@ -96,7 +141,21 @@ Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const st
   return first_bad(bad);
 }
 
-// Keeps the n best of every group of m in a row (rank = number of group members ahead of it).
+// Keeps the n best of every group of m in a row: an element is kept when fewer than n members of its group rank
+// ahead of it (a higher key, or an equal key at a lower index). kM: the group size when fixed at compile time.
+template <uint32_t kM>
+void nm_row(const uint32_t* keys, size_t cols, uint32_t n, uint8_t* row, uint32_t m_runtime = 0) {
+  const uint32_t m = kM ? kM : m_runtime;
+  for (size_t g = 0; g < cols; g += m) {
+    const uint32_t* k = keys + g;
+    for (uint32_t i = 0; i < m; ++i) {
+      uint32_t ahead = 0;
+      for (uint32_t j = 0; j < m; ++j) ahead += static_cast<uint32_t>((k[j] > k[i]) | ((k[j] == k[i]) & (j < i)));
+      if (ahead < n && k[i] != 0) row[(g + i) / 8] |= static_cast<uint8_t>(1u << ((g + i) % 8));
+    }
+  }
+}
+
 Status mask_nm(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
   const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
   std::vector<size_t> bad(chunks, SIZE_MAX);
@@ -112,14 +171,9 @@ Status mask_nm(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::at
           }
           uint8_t* row = bits + r * rb;
           std::memset(row, 0, rb);
-          for (size_t g = 0; g < s.cols; g += s.m) {
-            const uint32_t* k = keys.data() + g;
-            for (uint32_t i = 0; i < s.m; ++i) {
-              uint32_t ahead = 0;
-              for (uint32_t j = 0; j < s.m; ++j) ahead += (k[j] > k[i]) | ((k[j] == k[i]) & (j < i));
-              if (ahead < s.n && k[i] != 0) row[(g + i) / 8] |= static_cast<uint8_t>(1u << ((g + i) % 8));
-            }
-          }
+          if (s.m == 4) nm_row<4>(keys.data(), s.cols, s.n, row);
+          else if (s.m == 8) nm_row<8>(keys.data(), s.cols, s.n, row);
+          else nm_row<0>(keys.data(), s.cols, s.n, row, s.m);
         }
         return Status::ok();
       },
