@@ -56,21 +56,19 @@ function elementBytes(dtype: DType): number {
   return bits / 8;
 }
 
-/** The non-zero test of element i (any bit set). */
-function nonZeroOf(b: Uint8Array, es: number): (i: number) => boolean {
-  if (es === 4) {
-    const u = new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-    return (i) => u[i] !== 0;
-  }
-  if (es === 2) {
-    const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
-    return (i) => u[i] !== 0;
-  }
-  return (i) => {
-    for (let k = 0; k < es; k++) if (b[i * es + k]) return true;
-    return false;
-  };
+/** A view of the elements as unsigned integers: one lane per element, two (32-bit) lanes for 8-byte elements. */
+function lanesOf(b: Uint8Array, es: number, n: number): { u: Uint8Array | Uint16Array | Uint32Array; lanes: number } {
+  if (es === 1) return { u: b, lanes: 1 };
+  if (b.byteOffset % Math.min(es, 4) !== 0) b = b.slice();
+  if (es === 2) return { u: new Uint16Array(b.buffer, b.byteOffset, n), lanes: 1 };
+  return { u: new Uint32Array(b.buffer, b.byteOffset, (n * es) / 4), lanes: es / 4 };
 }
+
+function viewLike(u: Uint8Array | Uint16Array | Uint32Array, length: number): Uint8Array | Uint16Array | Uint32Array {
+  return u instanceof Uint8Array ? new Uint8Array(length) : u instanceof Uint16Array ? new Uint16Array(length) : new Uint32Array(length);
+}
+
+const asBytes = (a: Uint8Array | Uint16Array | Uint32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** A tensor over the bytes of n elements of dtype. */
 function fromBytes(bytes: Uint8Array, dtype: DType, shape: number[]): Tensor {
@@ -105,8 +103,8 @@ export function compress(w: Tensor, options: { format: SparseFormat }): SparseTe
   const format = o.format as SparseFormat;
   const es = elementBytes(w.dtype);
   const { rows, cols } = maskLayout(w.shape);
-  const b = w.bytes();
-  const nz = nonZeroOf(b, es);
+  const { u, lanes } = lanesOf(w.bytes(), es, rows * cols);
+  const nz = lanes === 1 ? (i: number) => u[i] !== 0 : (i: number) => (u[2 * i] | u[2 * i + 1]) !== 0;
   const rb = Math.ceil(cols / 8);
   if (format === 'sparse-bitmask') {
     const bitmask = new Uint8Array(rows * rb);
@@ -114,54 +112,79 @@ export function compress(w: Tensor, options: { format: SparseFormat }): SparseTe
     let count = 0;
     for (let r = 0; r < rows; r++) {
       offsets[r] = count;
-      for (let c = 0; c < cols; c++) {
-        if (nz(r * cols + c)) {
+      for (let c = 0, i = r * cols; c < cols; c++, i++) {
+        if (lanes === 1 ? u[i] !== 0 : (u[2 * i] | u[2 * i + 1]) !== 0) {
           bitmask[r * rb + (c >> 3)] |= 1 << (c & 7);
           count++;
         }
       }
     }
-    const values = new Uint8Array(count * es);
-    for (let i = 0, k = 0; i < rows * cols; i++) if (nz(i)) values.set(b.subarray(i * es, (i + 1) * es), (k++) * es);
+    const values = viewLike(u, count * lanes);
+    for (let i = 0, k = 0, n = rows * cols; i < n; i++) {
+      if (lanes === 1) {
+        if (u[i] !== 0) values[k++] = u[i];
+      } else if ((u[2 * i] | u[2 * i + 1]) !== 0) {
+        values[k++] = u[2 * i];
+        values[k++] = u[2 * i + 1];
+      }
+    }
     return new SparseTensor(format, [rows, cols], w.dtype, {
       shape: i64([rows, cols], [2]),
-      compressed: fromBytes(values, w.dtype, [count]),
+      compressed: fromBytes(asBytes(values), w.dtype, [count]),
       bitmask: tensor(bitmask, [rows, rb], 'u8'),
       row_offsets: i64(offsets, [rows]),
     });
   }
   if (cols % 4 !== 0) throw new WeightsmithError('ERR_SHAPE', `${format} needs rows that are a multiple of 4, not ${cols}`);
-  const values = new Uint8Array(rows * (cols / 2) * es);
+  const values = viewLike(u, rows * (cols / 2) * lanes);
   const bitmask = new Uint8Array(rows * rb);
-  const meta = new Int16Array(rows * Math.ceil(cols / 16));
   const mw = Math.ceil(cols / 16);
+  const meta = new Int16Array(rows * mw);
+  const nv = format === 'nv24';
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < cols; g += 4) {
       const base = r * cols + g;
-      const m = [nz(base), nz(base + 1), nz(base + 2), nz(base + 3)].map(Number);
-      const count = m[0] + m[1] + m[2] + m[3];
+      const m0 = nz(base) ? 1 : 0, m1 = nz(base + 1) ? 1 : 0, m2 = nz(base + 2) ? 1 : 0, m3 = nz(base + 3) ? 1 : 0;
+      const count = m0 + m1 + m2 + m3;
       if (count > 2) throw new WeightsmithError('ERR_SHAPE', `row ${r}, columns ${g}..${g + 3} hold ${count} non-zeros: not 2:4 sparse`, { row: r, column: g });
-      let pos: [number, number];
-      if (format === 'nv24') {
-        pos = nvIndices(m[0], m[1], m[2], m[3]);
-        meta[r * mw + (g >> 4)] |= (pos[0] | (pos[1] << 2)) << (((g >> 2) & 3) * 4);
+      let p0: number, p1: number;
+      if (nv) {
+        [p0, p1] = nvIndices(m0, m1, m2, m3);
+        meta[r * mw + (g >> 4)] |= (p0 | (p1 << 2)) << (((g >> 2) & 3) * 4);
       } else {
-        // The non-zeros, then the first zero positions (ties keep the lower index), in column order.
-        const kept = [0, 1, 2, 3].filter((j) => m[j]);
-        for (let j = 0; kept.length < 2; j++) if (!m[j]) kept.push(j);
-        kept.sort((a, c) => a - c);
-        pos = [kept[0], kept[1]];
-        for (const j of pos) bitmask[r * rb + ((g + j) >> 3)] |= 1 << ((g + j) & 7);
+        // The non-zeros, completed with the first zero positions (ties keep the lower index), in column order.
+        const mask = m0 | (m1 << 1) | (m2 << 2) | (m3 << 3);
+        const pick = mask | FILL[mask];
+        p0 = 31 - Math.clz32(pick & -pick);
+        p1 = 31 - Math.clz32(pick);
+        bitmask[r * rb + ((g + p0) >> 3)] |= 1 << ((g + p0) & 7);
+        bitmask[r * rb + ((g + p1) >> 3)] |= 1 << ((g + p1) & 7);
       }
-      const out = (r * (cols / 2) + g / 2) * es;
-      values.set(b.subarray((base + pos[0]) * es, (base + pos[0] + 1) * es), out);
-      values.set(b.subarray((base + pos[1]) * es, (base + pos[1] + 1) * es), out + es);
+      const out = (r * (cols / 2) + g / 2) * lanes;
+      for (let l = 0; l < lanes; l++) {
+        values[out + l] = u[(base + p0) * lanes + l];
+        values[out + lanes + l] = u[(base + p1) * lanes + l];
+      }
     }
   }
-  const v = fromBytes(values, w.dtype, [rows, cols / 2]);
-  if (format === 'nv24') return new SparseTensor(format, [rows, cols], w.dtype, { values: v, meta: tensor(meta, [rows, mw], 'i16'), shape: i64([rows, cols], [2]) });
+  const v = fromBytes(asBytes(values), w.dtype, [rows, cols / 2]);
+  if (nv) return new SparseTensor(format, [rows, cols], w.dtype, { values: v, meta: tensor(meta, [rows, mw], 'i16'), shape: i64([rows, cols], [2]) });
   return new SparseTensor(format, [rows, cols], w.dtype, { shape: i64([rows, cols], [2, 1]), compressed: v, bitmask: tensor(bitmask, [rows, rb], 'u8') });
 }
+
+// For a 4-bit non-zero mask with at most two bits: the zero positions to add so that two are stored (the
+// lowest ones first).
+const FILL = Uint8Array.from({ length: 16 }, (_v, mask) => {
+  let add = 0;
+  let count = (mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1) + ((mask >> 3) & 1);
+  for (let j = 0; j < 4 && count < 2; j++) {
+    if (!((mask >> j) & 1)) {
+      add |= 1 << j;
+      count++;
+    }
+  }
+  return add;
+});
 
 function part(s: SparseTensor, name: string): Tensor {
   const t = s.parts[name];
@@ -175,40 +198,46 @@ export function decompress(s: SparseTensor): Tensor {
   const [rows, cols] = s.shape;
   const es = elementBytes(s.dtype);
   const out = zeros([rows, cols], s.dtype);
-  const ob = out.bytes();
+  const { u: o, lanes } = lanesOf(out.bytes(), es, rows * cols);
   const rb = Math.ceil(cols / 8);
   if (s.format === 'nv24') {
-    const values = part(s, 'values').bytes();
+    const vt = part(s, 'values');
     const meta = part(s, 'meta');
     const mw = Math.ceil(cols / 16);
-    if (meta.numel !== rows * mw || values.length !== rows * (cols / 2) * es) throw new WeightsmithError('ERR_SHAPE', 'nv24 parts do not match the shape');
-    const md = new Uint16Array(meta.bytes().buffer, meta.bytes().byteOffset, rows * mw);
+    if (meta.numel !== rows * mw || vt.byteLength !== rows * (cols / 2) * es) throw new WeightsmithError('ERR_SHAPE', 'nv24 parts do not match the shape');
+    const { u: v } = lanesOf(vt.bytes(), es, rows * (cols / 2));
+    const mb = meta.bytes();
+    const md = mb.byteOffset % 2 ? new Uint16Array(mb.slice().buffer) : new Uint16Array(mb.buffer, mb.byteOffset, rows * mw);
     for (let r = 0; r < rows; r++) {
       for (let g = 0; g < cols; g += 4) {
         const nib = (md[r * mw + (g >> 4)] >> (((g >> 2) & 3) * 4)) & 15;
         const i0 = nib & 3, i1 = nib >> 2;
         if (i0 >= i1) throw new WeightsmithError('ERR_CONFIG', `nv24 metadata of row ${r}, columns ${g}..${g + 3} is not two increasing positions`);
-        const src = (r * (cols / 2) + g / 2) * es;
-        ob.set(values.subarray(src, src + es), (r * cols + g + i0) * es);
-        ob.set(values.subarray(src + es, src + 2 * es), (r * cols + g + i1) * es);
+        const src = (r * (cols / 2) + g / 2) * lanes;
+        for (let l = 0; l < lanes; l++) {
+          o[(r * cols + g + i0) * lanes + l] = v[src + l];
+          o[(r * cols + g + i1) * lanes + l] = v[src + lanes + l];
+        }
       }
     }
     return out;
   }
   const bitmask = part(s, 'bitmask').bytes();
-  const values = part(s, 'compressed').bytes();
+  const ct = part(s, 'compressed');
+  const nvals = ct.byteLength / es;
+  const { u: v } = lanesOf(ct.bytes(), es, nvals);
   if (bitmask.length !== rows * rb) throw new WeightsmithError('ERR_SHAPE', `the bitmask holds ${bitmask.length} bytes, not ${rows * rb}`);
   let k = 0;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       if ((bitmask[r * rb + (c >> 3)] >> (c & 7)) & 1) {
-        if ((k + 1) * es > values.length) throw new WeightsmithError('ERR_SHAPE', 'the bitmask marks more elements than the compressed values hold');
-        ob.set(values.subarray(k * es, (k + 1) * es), (r * cols + c) * es);
+        if (k >= nvals) throw new WeightsmithError('ERR_SHAPE', 'the bitmask marks more elements than the compressed values hold');
+        for (let l = 0; l < lanes; l++) o[(r * cols + c) * lanes + l] = v[k * lanes + l];
         k++;
       }
     }
   }
-  if (k * es !== values.length) throw new WeightsmithError('ERR_SHAPE', `the compressed values hold ${values.length / es} elements; the bitmask marks ${k}`);
+  if (k !== nvals) throw new WeightsmithError('ERR_SHAPE', `the compressed values hold ${nvals} elements; the bitmask marks ${k}`);
   return out;
 }
 
