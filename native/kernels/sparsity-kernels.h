@@ -47,4 +47,16 @@ inline bool score_key(const MaskSpec& s, const uint8_t* w, size_t r, size_t c, u
   return true;
 }
 
+// AVX-512 row kernels (kernels/cpu/arch/x86/sparsity-avx512.cpp), chosen when simd_level() >= kAvx512.
+// Keys of row r for magnitude and Wanda scores: false when the row holds a non-finite weight or score (the caller
+// then takes the scalar path, which names the index). Random scores are not handled (false).
+bool sparsity_row_keys_avx512(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys);
+// N:M for M = 4, 8 or 16 (false for other M): the mask bits of one row.
+bool sparsity_nm_row_avx512(const uint32_t* keys, size_t cols, uint32_t n, uint32_t m, uint8_t* row);
+// The composite threshold (key, index) of the k-th element (1 <= k < cols) of a row in pruning order; scratch
+// holds 2 * (cols + 16) values.
+void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint32_t* scratch, uint32_t* tk, uint32_t* tc);
+// Mask bits of one row: key != 0 && (key > tk || (key == tk && c < tc)).
+void sparsity_threshold_row_avx512(const uint32_t* keys, size_t cols, uint32_t tk, uint32_t tc, uint8_t* row);
+
 }  // namespace ws

@@ -121,13 +121,28 @@ void select_row(const uint32_t* keys, size_t cols, uint64_t k, uint8_t* row, std
 
 Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
   const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
+  const bool simd = simd_level() >= SimdLevel::kAvx512;
   std::vector<size_t> bad(chunks, SIZE_MAX);
   WS_RETURN_IF_ERROR(parallel_for(
       chunks,
       [&](size_t ch) {
-        std::vector<uint32_t> keys(s.cols), hist;
+        std::vector<uint32_t> keys(s.cols + 16), hist, scratch;
         std::vector<uint64_t> cand;
+        if (simd) scratch.resize(2 * (s.cols + 16));
         for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+#if defined(__x86_64__)
+          if (simd && sparsity_row_keys_avx512(s, w, r, keys.data())) {
+            uint8_t* row = bits + r * rb;
+            if (s.prune >= s.cols) {
+              std::memset(row, 0, rb);
+            } else {
+              uint32_t tk = 0, tc = 0;
+              if (s.prune > 0) sparsity_select_avx512(keys.data(), s.cols, s.prune, scratch.data(), &tk, &tc);
+              sparsity_threshold_row_avx512(keys.data(), s.cols, tk, tc, row);
+            }
+            continue;
+          }
+#endif
           const size_t b = row_keys(s, w, r, keys.data());
           if (b != SIZE_MAX) {
             bad[ch] = b;
@@ -158,19 +173,23 @@ void nm_row(const uint32_t* keys, size_t cols, uint32_t n, uint8_t* row, uint32_
 
 Status mask_nm(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
   const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
+  const bool simd = simd_level() >= SimdLevel::kAvx512;
   std::vector<size_t> bad(chunks, SIZE_MAX);
   WS_RETURN_IF_ERROR(parallel_for(
       chunks,
       [&](size_t ch) {
-        std::vector<uint32_t> keys(s.cols);
+        std::vector<uint32_t> keys(s.cols + 16);
         for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+          uint8_t* row = bits + r * rb;
+          std::memset(row, 0, rb);
+#if defined(__x86_64__)
+          if (simd && sparsity_row_keys_avx512(s, w, r, keys.data()) && sparsity_nm_row_avx512(keys.data(), s.cols, s.n, s.m, row)) continue;
+#endif
           const size_t b = row_keys(s, w, r, keys.data());
           if (b != SIZE_MAX) {
             bad[ch] = b;
             return Status::ok();
           }
-          uint8_t* row = bits + r * rb;
-          std::memset(row, 0, rb);
           if (s.m == 4) nm_row<4>(keys.data(), s.cols, s.n, row);
           else if (s.m == 8) nm_row<8>(keys.data(), s.cols, s.n, row);
           else nm_row<0>(keys.data(), s.cols, s.n, row, s.m);

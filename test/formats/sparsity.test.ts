@@ -23,6 +23,8 @@ const f32s = (b64: string) => {
 };
 const u8s = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 const threads0 = getThreads();
+const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
+const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
 afterAll(() => {
   setThreads(threads0);
   native.setSimd(native.cpuInfo().simdSupported);
@@ -90,7 +92,7 @@ function weights(rows: number, cols: number, seed: number, dtype: DType) {
 }
 
 describe('optimized selection equals the scalar reference', () => {
-  const shapes: [number, number][] = [[1, 1], [1, 7], [7, 31], [3, 33], [2, 257], [5, 1000], [300, 260], [2, 70000]];
+  const shapes: [number, number][] = [[1, 1], [1, 7], [7, 31], [3, 33], [2, 257], [5, 1000], [300, 260], [2, 70000], [3, 4096]];
   it(`unstructured per row and per tensor, N:M, with and without base masks; shapes ${shapes.map((s) => s.join('x')).join(', ')}; 1 and 2 threads`, () => {
     for (const [rows, cols] of shapes) {
       for (const dtype of ['f32', 'f16', 'bf16'] as DType[]) {
@@ -101,23 +103,27 @@ describe('optimized selection equals the scalar reference', () => {
         for (const score of ['magnitude', 'wanda', 'random'])
           for (const s of [0, 0.25, 0.5, 0.99])
             for (const perRow of [true, false]) specs.push({ score, perRow, prune: Math.floor((perRow ? cols : rows * cols) * s), seed: 3 });
-        for (const [n, m] of [[2, 4], [1, 4], [4, 8], [3, 7]]) if (cols % m === 0) specs.push({ score: 'magnitude', n, m });
+        for (const [n, m] of [[2, 4], [1, 4], [3, 4], [4, 8], [5, 8], [8, 16], [3, 7]]) if (cols % m === 0) for (const score of ['magnitude', 'wanda']) specs.push({ score, n, m });
         specs.push({ score: 'magnitude', perRow: true, prune: Math.floor(cols / 2), base: baseBits });
         specs.push({ score: 'magnitude', perRow: false, prune: Math.floor((rows * cols) / 2), base: baseBits });
         for (const sp of specs) {
           if (sp.score === 'wanda') sp.norms = norms;
           const ref = new Uint8Array(rows * Math.ceil(cols / 8));
           native.sparsityMaskSync(w.bytes(), dtype, rows, cols, sp, ref, 'ref');
-          for (const threads of [1, 2]) {
-            setThreads(threads);
-            const got = new Uint8Array(ref.length).fill(0xee);
-            native.sparsityMaskSync(w.bytes(), dtype, rows, cols, sp, got);
-            expect(Buffer.from(got).equals(Buffer.from(ref)), `${rows}x${cols} ${dtype} ${JSON.stringify({ ...sp, norms: undefined, base: !!sp.base })} ${threads} threads`).toBe(true);
+          for (const tier of TIERS) {
+            native.setSimd(tier);
+            for (const threads of [1, 2]) {
+              setThreads(threads);
+              const got = new Uint8Array(ref.length).fill(0xee);
+              native.sparsityMaskSync(w.bytes(), dtype, rows, cols, sp, got);
+              expect(Buffer.from(got).equals(Buffer.from(ref)), `${rows}x${cols} ${dtype} ${JSON.stringify({ ...sp, norms: undefined, base: !!sp.base })} ${tier} ${threads} threads`).toBe(true);
+            }
           }
         }
       }
     }
     setThreads(threads0);
+    native.setSimd(native.cpuInfo().simdSupported);
   });
 });
 

@@ -73,3 +73,229 @@ void sparsity_apply_avx512(const uint8_t* w, size_t es, size_t rows, size_t cols
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
+
+// ------------------------------------------------------------------------------------------ mask kernels
+
+#include <algorithm>
+#include <vector>
+
+#include "../../../sparsity-kernels.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace ws {
+
+namespace {
+
+template <DType D>
+inline __m512i load_bits16(const uint8_t* w, size_t i) {
+  if constexpr (D == DType::kF32) {
+    return _mm512_loadu_si512(w + 4 * i);
+  } else if constexpr (D == DType::kBF16) {
+    return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * i))), 16);
+  } else {
+    return _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * i))));
+  }
+}
+
+template <DType D, bool kWanda>
+bool keys_row(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+  const size_t i0 = r * s.cols;
+  const __m512i mag = _mm512_set1_epi32(0x7fffffff), expo = _mm512_set1_epi32(0x7f800000), one = _mm512_set1_epi32(1);
+  __mmask16 bad = 0;
+  size_t c = 0;
+  for (; c + 16 <= s.cols; c += 16) {
+    const __m512i v = load_bits16<D>(w, i0 + c);
+    bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(v, expo), expo);
+    __m512i b = _mm512_and_si512(v, mag);
+    if constexpr (kWanda) {
+      b = _mm512_and_si512(_mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(b), _mm512_loadu_ps(s.norms + c))), mag);
+      bad |= _mm512_cmpge_epu32_mask(b, expo);
+    }
+    __m512i key = _mm512_add_epi32(b, one);
+    if (s.base) {
+      uint16_t m;
+      std::memcpy(&m, s.base + r * mask_row_bytes(s.cols) + c / 8, 2);
+      key = _mm512_maskz_mov_epi32(static_cast<__mmask16>(m), key);
+    }
+    _mm512_storeu_si512(keys + c, key);
+  }
+  if (bad) return false;
+  for (; c < s.cols; ++c)
+    if (!score_key(s, w, r, c, &keys[c])) return false;
+  return true;
+}
+
+// In a group of kM lanes, lane i is ahead of lane j when its key is higher, or equal at a lower index.
+template <uint32_t kM>
+void nm_row(const uint32_t* keys, size_t cols, uint32_t n, uint8_t* row) {
+  __m512i rot[kM], lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  __mmask16 wrap[kM];
+  for (uint32_t k = 1; k < kM; ++k) {
+    // rot[k] lane i reads lane (i & ~(kM-1)) | ((i + k) & (kM-1)); it lies before i exactly when (i % kM) + k >= kM.
+    const __m512i grp = _mm512_and_si512(lane, _mm512_set1_epi32(~static_cast<int>(kM - 1)));
+    const __m512i pos = _mm512_and_si512(lane, _mm512_set1_epi32(static_cast<int>(kM - 1)));
+    rot[k] = _mm512_or_si512(grp, _mm512_and_si512(_mm512_add_epi32(pos, _mm512_set1_epi32(static_cast<int>(k))), _mm512_set1_epi32(static_cast<int>(kM - 1))));
+    wrap[k] = _mm512_cmpge_epi32_mask(_mm512_add_epi32(pos, _mm512_set1_epi32(static_cast<int>(k))), _mm512_set1_epi32(static_cast<int>(kM)));
+  }
+  const __m512i vn = _mm512_set1_epi32(static_cast<int>(n)), one = _mm512_set1_epi32(1);
+  size_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    const __m512i v = _mm512_loadu_si512(keys + c);
+    __m512i ahead = _mm512_setzero_si512();
+    for (uint32_t k = 1; k < kM; ++k) {
+      const __m512i o = _mm512_permutexvar_epi32(rot[k], v);
+      const __mmask16 a = _mm512_cmpgt_epu32_mask(o, v) | (_mm512_cmpeq_epi32_mask(o, v) & wrap[k]);
+      ahead = _mm512_mask_add_epi32(ahead, a, ahead, one);
+    }
+    const __mmask16 keep = _mm512_cmplt_epu32_mask(ahead, vn) & _mm512_test_epi32_mask(v, v);
+    const uint16_t bits = static_cast<uint16_t>(keep);
+    std::memcpy(row + c / 8, &bits, 2);
+  }
+  for (; c < cols; c += kM) {  // a last group of kM when cols % 16 != 0 (cols is a multiple of kM)
+    for (uint32_t i = 0; i < kM; ++i) {
+      uint32_t ahead = 0;
+      for (uint32_t j = 0; j < kM; ++j) ahead += static_cast<uint32_t>((keys[c + j] > keys[c + i]) | ((keys[c + j] == keys[c + i]) & (j < i)));
+      if (ahead < n && keys[c + i] != 0) row[(c + i) / 8] |= static_cast<uint8_t>(1u << ((c + i) % 8));
+      else row[(c + i) / 8] &= static_cast<uint8_t>(~(1u << ((c + i) % 8)));
+    }
+  }
+}
+
+inline __m512i iota16() { return _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0); }
+
+}  // namespace
+
+bool sparsity_row_keys_avx512(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
+  if (s.score == ScoreKind::kRandom) return false;
+  const bool wanda = s.score == ScoreKind::kWanda;
+  switch (s.dtype) {
+    case DType::kF32: return wanda ? keys_row<DType::kF32, true>(s, w, r, keys) : keys_row<DType::kF32, false>(s, w, r, keys);
+    case DType::kBF16: return wanda ? keys_row<DType::kBF16, true>(s, w, r, keys) : keys_row<DType::kBF16, false>(s, w, r, keys);
+    default: return wanda ? keys_row<DType::kF16, true>(s, w, r, keys) : keys_row<DType::kF16, false>(s, w, r, keys);
+  }
+}
+
+bool sparsity_nm_row_avx512(const uint32_t* keys, size_t cols, uint32_t n, uint32_t m, uint8_t* row) {
+  if (m == 4) nm_row<4>(keys, cols, n, row);
+  else if (m == 8) nm_row<8>(keys, cols, n, row);
+  else if (m == 16) nm_row<16>(keys, cols, n, row);
+  else return false;
+  return true;
+}
+
+void sparsity_threshold_row_avx512(const uint32_t* keys, size_t cols, uint32_t tk, uint32_t tc, uint8_t* row) {
+  const __m512i vk = _mm512_set1_epi32(static_cast<int>(tk)), vc = _mm512_set1_epi32(static_cast<int>(tc));
+  size_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    const __m512i v = _mm512_loadu_si512(keys + c);
+    const __m512i idx = _mm512_add_epi32(iota16(), _mm512_set1_epi32(static_cast<int>(c)));
+    const __mmask16 keep = (_mm512_cmpgt_epu32_mask(v, vk) | (_mm512_cmpeq_epi32_mask(v, vk) & _mm512_cmplt_epu32_mask(idx, vc))) &
+                           _mm512_test_epi32_mask(v, v);
+    const uint16_t bits = static_cast<uint16_t>(keep);
+    std::memcpy(row + c / 8, &bits, 2);
+  }
+  for (; c < cols; c += 8) {
+    uint32_t byte = 0;
+    for (size_t j = 0; j < 8 && c + j < cols; ++j) {
+      const uint32_t key = keys[c + j];
+      byte |= static_cast<uint32_t>(key != 0 && (key > tk || (key == tk && c + j < tc))) << j;
+    }
+    row[c / 8] = static_cast<uint8_t>(byte);
+  }
+}
+
+void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint32_t* scratch, uint32_t* tk, uint32_t* tc) {
+  // Pivots from a sorted sample bracketing the k-th key (by rank k/cols), then the candidates between them.
+  constexpr size_t kSample = 64, kMargin = 8;
+  uint32_t sample[kSample];
+  const size_t ns = cols < kSample ? cols : kSample;
+  for (size_t i = 0; i < ns; ++i) sample[i] = keys[(i * cols) / ns];
+  std::sort(sample, sample + ns);
+  const size_t at = static_cast<size_t>((k * ns) / cols);
+  uint32_t lo = at >= kMargin ? sample[at - kMargin] : 0u;
+  uint32_t hi = at + kMargin < ns ? sample[at + kMargin] : 0xffffffffu;
+  uint32_t* ck = scratch;               // candidate keys
+  uint32_t* ci = scratch + cols + 16;   // candidate indices
+  size_t nc = 0;
+  uint64_t below = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo)), vhi = _mm512_set1_epi32(static_cast<int>(hi));
+    nc = 0;
+    below = 0;
+    size_t c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      const __m512i v = _mm512_loadu_si512(keys + c);
+      const __mmask16 lt = _mm512_cmplt_epu32_mask(v, vlo);
+      const __mmask16 in = _mm512_cmpge_epu32_mask(v, vlo) & _mm512_cmple_epu32_mask(v, vhi);
+      below += static_cast<uint64_t>(__builtin_popcount(lt));
+      _mm512_storeu_si512(ck + nc, _mm512_maskz_compress_epi32(in, v));
+      _mm512_storeu_si512(ci + nc, _mm512_maskz_compress_epi32(in, _mm512_add_epi32(iota16(), _mm512_set1_epi32(static_cast<int>(c)))));
+      nc += static_cast<size_t>(__builtin_popcount(in));
+    }
+    for (; c < cols; ++c) {
+      if (keys[c] < lo) ++below;
+      else if (keys[c] <= hi) {
+        ck[nc] = keys[c];
+        ci[nc++] = static_cast<uint32_t>(c);
+      }
+    }
+    if (below < k && k <= below + nc) break;
+    lo = 0;  // the sample missed: every element is a candidate
+    hi = 0xffffffffu;
+  }
+  uint64_t need = k - below;  // 1 <= need <= nc
+  // Bisection on the key value, keeping only the candidates on the side that holds the need-th.
+  while (nc > 64 && lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    const __m512i vm = _mm512_set1_epi32(static_cast<int>(mid));
+    size_t le = 0;
+    size_t c = 0;
+    for (; c + 16 <= nc; c += 16) le += static_cast<size_t>(__builtin_popcount(_mm512_cmple_epu32_mask(_mm512_loadu_si512(ck + c), vm)));
+    for (; c < nc; ++c) le += ck[c] <= mid;
+    const bool left = le >= need;
+    size_t out = 0;
+    for (c = 0; c + 16 <= nc; c += 16) {
+      const __m512i v = _mm512_loadu_si512(ck + c);
+      const __m512i ix = _mm512_loadu_si512(ci + c);
+      const __mmask16 keep = left ? _mm512_cmple_epu32_mask(v, vm) : _mm512_cmpgt_epu32_mask(v, vm);
+      _mm512_storeu_si512(ck + out, _mm512_maskz_compress_epi32(keep, v));
+      _mm512_storeu_si512(ci + out, _mm512_maskz_compress_epi32(keep, ix));
+      out += static_cast<size_t>(__builtin_popcount(keep));
+    }
+    for (; c < nc; ++c) {
+      if ((ck[c] <= mid) == left) {
+        ck[out] = ck[c];
+        ci[out++] = ci[c];
+      }
+    }
+    nc = out;
+    if (left) hi = mid;
+    else {
+      need -= le;
+      lo = mid + 1;
+    }
+  }
+  // The need-th in pruning order (key ascending, index descending) among the remaining candidates.
+  std::vector<uint64_t> comp(nc);
+  for (size_t c = 0; c < nc; ++c) comp[c] = uint64_t{ck[c]} << 32 | (~ci[c]);
+  std::nth_element(comp.begin(), comp.begin() + static_cast<ptrdiff_t>(need - 1), comp.end());
+  *tk = static_cast<uint32_t>(comp[need - 1] >> 32);
+  *tc = ~static_cast<uint32_t>(comp[need - 1]);
+}
+
+}  // namespace ws
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
