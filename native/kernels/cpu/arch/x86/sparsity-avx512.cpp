@@ -218,10 +218,16 @@ void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint3
   uint32_t sample[kSample];
   const size_t ns = cols < kSample ? cols : kSample;
   for (size_t i = 0; i < ns; ++i) sample[i] = keys[(i * cols) / ns];
-  std::sort(sample, sample + ns);
   const size_t at = static_cast<size_t>((k * ns) / cols);
-  uint32_t lo = at >= kMargin ? sample[at - kMargin] : 0u;
-  uint32_t hi = at + kMargin < ns ? sample[at + kMargin] : 0xffffffffu;
+  uint32_t lo = 0u, hi = 0xffffffffu;
+  if (at >= kMargin) {
+    std::nth_element(sample, sample + (at - kMargin), sample + ns);
+    lo = sample[at - kMargin];
+  }
+  if (at + kMargin < ns) {
+    std::nth_element(sample + (at >= kMargin ? at - kMargin : 0), sample + at + kMargin, sample + ns);
+    hi = sample[at + kMargin];
+  }
   uint32_t* ck = scratch;               // candidate keys
   uint32_t* ci = scratch + cols + 16;   // candidate indices
   size_t nc = 0;
