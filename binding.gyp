@@ -20,6 +20,7 @@
         "native/kernels/fp8-quant.cpp",
         "native/kernels/ggml.cpp",
         "native/kernels/int-quant.cpp",
+        "native/kernels/sparse-formats.cpp",
         "native/kernels/sparsity.cpp",
         "native/kernels/bnb4.cpp",
         "native/kernels/ref/bnb4-ref.cpp",

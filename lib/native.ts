@@ -104,6 +104,11 @@ export interface NativeAddon {
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   sparsityApplySync(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf): void;
   sparsityApply(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  sparseCountRows(w: Buf, elemSize: number, rows: number, cols: number): Float64Array;
+  sparseCompress(format: string, w: Buf, elemSize: number, rows: number, cols: number, rowOffsets: Float64Array | null, values: Buf,
+    bitmask: Uint8Array | null, meta: Buf | null): void;
+  sparseDecompress(format: string, values: Buf, nValues: number, bitmask: Uint8Array | null, meta: Buf | null, elemSize: number, rows: number,
+    cols: number, out: Buf): void;
   maskRowCounts(bits: Uint8Array, rows: number, cols: number, counts: Uint32Array): void;
   bnb4DoubleQuantize(absmax: Float32Array, code: Float32Array, q: Uint8Array, nested: Float32Array): number;
   blockwise8Quantize(x: Float32Array, blocksize: number, code: Float32Array, q: Uint8Array, absmax: Float32Array): void;

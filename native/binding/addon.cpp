@@ -38,6 +38,9 @@ Napi::Value SparsityMask(const Napi::CallbackInfo& info);
 Napi::Value SparsityApplySync(const Napi::CallbackInfo& info);
 Napi::Value SparsityApply(const Napi::CallbackInfo& info);
 Napi::Value MaskRowCounts(const Napi::CallbackInfo& info);
+Napi::Value SparseCountRows(const Napi::CallbackInfo& info);
+Napi::Value SparseCompress(const Napi::CallbackInfo& info);
+Napi::Value SparseDecompress(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -143,6 +146,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparsityMask", Napi::Function::New<SparsityMask>(env, "sparsityMask"));
   exports.Set("sparsityApplySync", Napi::Function::New<SparsityApplySync>(env, "sparsityApplySync"));
   exports.Set("sparsityApply", Napi::Function::New<SparsityApply>(env, "sparsityApply"));
+  exports.Set("sparseCountRows", Napi::Function::New<SparseCountRows>(env, "sparseCountRows"));
+  exports.Set("sparseCompress", Napi::Function::New<SparseCompress>(env, "sparseCompress"));
+  exports.Set("sparseDecompress", Napi::Function::New<SparseDecompress>(env, "sparseDecompress"));
   exports.Set("maskRowCounts", Napi::Function::New<MaskRowCounts>(env, "maskRowCounts"));
   exports.Set("bnb4DoubleQuantize", Napi::Function::New<Bnb4DoubleQuantize>(env, "bnb4DoubleQuantize"));
   exports.Set("blockwise8Quantize", Napi::Function::New(env, Blockwise8, "blockwise8Quantize"));

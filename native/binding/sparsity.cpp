@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "file.h"
+#include "weightsmith/sparse-formats.h"
 #include "weightsmith/sparsity.h"
 
 namespace ws::binding {
@@ -131,6 +132,82 @@ Napi::Value MaskRowCounts(const Napi::CallbackInfo& info) {
   if (bits.length < rows * mask_row_bytes(cols) || counts.length < rows * 4) throw_range(info.Env(), "a buffer is too small");
   mask_row_counts(bits.data, rows, cols, reinterpret_cast<uint32_t*>(counts.data));
   return info.Env().Undefined();
+}
+
+namespace {
+
+SparseFormat get_format(const Napi::Value& v) {
+  const std::string f = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (f == "sparse-bitmask") return SparseFormat::kBitmask;
+  if (f == "sparse-24-bitmask") return SparseFormat::kBitmask24;
+  if (f == "nv24") return SparseFormat::kNv24;
+  throw_type(v.Env(), "The \"format\" argument must be 'sparse-bitmask', 'sparse-24-bitmask' or 'nv24'");
+}
+
+const uint8_t* optional_bytes(const Napi::Value& v, const char* name, size_t need) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  const Bytes b = get_bytes(v, name);
+  if (b.length < need) throw_range(v.Env(), std::string("The \"") + name + "\" buffer is too small");
+  return b.data;
+}
+
+}  // namespace
+
+// sparseCountRows(w, elemSize, rows, cols) -> Float64Array(rows) of non-zero counts
+Napi::Value SparseCountRows(const Napi::CallbackInfo& info) {
+  const Bytes w = get_bytes(info[0], "w");
+  const size_t es = get_size(info[1], "elemSize"), rows = get_size(info[2], "rows"), cols = get_size(info[3], "cols");
+  if (w.length < rows * cols * es) throw_range(info.Env(), "The \"w\" buffer is smaller than rows x cols");
+  std::vector<uint64_t> counts(rows);
+  Status s = sparse_count_rows(w.data, es, rows, cols, counts.data());
+  if (!s.is_ok()) throw_status(info.Env(), s);
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), rows);
+  for (size_t r = 0; r < rows; ++r) out[r] = static_cast<double>(counts[r]);
+  return out;
+}
+
+// sparseCompress(format, w, elemSize, rows, cols, rowOffsets Float64Array | null, values, bitmask | null, meta | null)
+Napi::Value SparseCompress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const SparseFormat f = get_format(info[0]);
+  const Bytes w = get_bytes(info[1], "w");
+  const size_t es = get_size(info[2], "elemSize"), rows = get_size(info[3], "rows"), cols = get_size(info[4], "cols");
+  if (w.length < rows * cols * es) throw_range(env, "The \"w\" buffer is smaller than rows x cols");
+  std::vector<uint64_t> offsets;
+  uint64_t total = rows * (cols / 2);
+  if (f == SparseFormat::kBitmask) {
+    if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) throw_type(env, "rowOffsets must be a Float64Array");
+    Napi::Float64Array o = info[5].As<Napi::Float64Array>();
+    if (o.ElementLength() < rows + 1) throw_range(env, "rowOffsets must hold rows + 1 values");
+    offsets.resize(rows + 1);
+    for (size_t r = 0; r <= rows; ++r) offsets[r] = static_cast<uint64_t>(o[r]);
+    total = offsets[rows];
+  }
+  const Bytes values = get_bytes(info[6], "values");
+  if (values.length < total * es) throw_range(env, "The \"values\" buffer is too small");
+  auto* bitmask = const_cast<uint8_t*>(optional_bytes(info[7], "bitmask", f == SparseFormat::kNv24 ? 0 : rows * ((cols + 7) / 8)));
+  auto* meta = reinterpret_cast<uint16_t*>(const_cast<uint8_t*>(optional_bytes(info[8], "meta", f == SparseFormat::kNv24 ? rows * ((cols + 15) / 16) * 2 : 0)));
+  if ((f != SparseFormat::kNv24 && !bitmask) || (f == SparseFormat::kNv24 && !meta)) throw_type(env, "missing bitmask or meta buffer");
+  Status s = sparse_compress(f, w.data, es, rows, cols, offsets.data(), values.data, bitmask, meta);
+  if (!s.is_ok()) throw_status(env, s);
+  return env.Undefined();
+}
+
+// sparseDecompress(format, values, nValues, bitmask | null, meta | null, elemSize, rows, cols, out)
+Napi::Value SparseDecompress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const SparseFormat f = get_format(info[0]);
+  const Bytes values = get_bytes(info[1], "values");
+  const size_t nv = get_size(info[2], "nValues");
+  const size_t es = get_size(info[5], "elemSize"), rows = get_size(info[6], "rows"), cols = get_size(info[7], "cols");
+  const uint8_t* bitmask = optional_bytes(info[3], "bitmask", f == SparseFormat::kNv24 ? 0 : rows * ((cols + 7) / 8));
+  const auto* meta = reinterpret_cast<const uint16_t*>(optional_bytes(info[4], "meta", f == SparseFormat::kNv24 ? rows * ((cols + 15) / 16) * 2 : 0));
+  if ((f != SparseFormat::kNv24 && !bitmask) || (f == SparseFormat::kNv24 && !meta)) throw_type(env, "missing bitmask or meta buffer");
+  const Bytes out = get_bytes(info[8], "out");
+  if (values.length < nv * es || out.length < rows * cols * es) throw_range(env, "a buffer is too small");
+  Status s = sparse_decompress(f, values.data, nv, bitmask, meta, es, rows, cols, out.data);
+  if (!s.is_ok()) throw_status(env, s);
+  return env.Undefined();
 }
 
 }  // namespace ws::binding
