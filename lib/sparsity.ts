@@ -199,6 +199,8 @@ function planMask(w: unknown, options: unknown, withSignal: boolean): MaskPlan &
     else if (v instanceof Float32Array) norms = v;
     else throw invalidArgType('The "options.inputNorms" argument must be a Float32Array or a Tensor');
     if (norms.length !== cols) throw new WeightsmithError('ERR_SHAPE', `inputNorms has ${norms.length} values; the weight has ${cols} input columns`);
+    const negative = norms.findIndex((v) => v < 0);
+    if (negative >= 0) throw outOfRange(`inputNorms must be non-negative; inputNorms[${negative}] is ${norms[negative]}`);
     opts.norms = norms;
   } else if (o.inputNorms !== undefined) {
     throw invalidArgType('options.inputNorms applies to method wanda');

@@ -200,11 +200,24 @@ Status mask_nm(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::at
   return first_bad(bad);
 }
 
-// Per tensor: the k-th smallest key by three radix digits (bits 31..21, 20..10, 9..0), histograms per row chunk.
+// The keys of row r into keys (cols + 16 values): the AVX-512 kernel where it applies, else the scalar one.
+// Returns the first non-finite index, or SIZE_MAX.
+size_t keys_of_row(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys, bool simd) {
+#if defined(__x86_64__)
+  if (simd && sparsity_row_keys_avx512(s, w, r, keys)) return SIZE_MAX;
+#else
+  (void)simd;
+#endif
+  return row_keys(s, w, r, keys);
+}
+
+// Per tensor: the k-th smallest key by three radix digits (bits 31..21, 20..10, 9..0), histograms per row chunk
+// (keys recomputed a row at a time in every pass, so memory stays bounded).
 Status mask_per_tensor(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
   const size_t rpc = rows_per_chunk(s.cols), chunks = chunk_count(s.rows, rpc), rb = mask_row_bytes(s.cols);
   const uint64_t total = static_cast<uint64_t>(s.rows) * s.cols;
   const uint64_t k = s.prune;
+  const bool simd = simd_level() >= SimdLevel::kAvx512;
   std::vector<size_t> bad(chunks, SIZE_MAX);
   uint32_t prefix = 0;  // the key bits found so far (above `shift`)
   uint64_t below = 0;   // elements whose key is below the current prefix range
@@ -221,14 +234,18 @@ Status mask_per_tensor(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const
           [&](size_t ch) {
             auto& h = hists[ch];
             h.assign(nb, 0);
+            std::vector<uint32_t> keys(s.cols + 16);
             for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
-              for (size_t c = 0; c < s.cols; ++c) {
-                uint32_t key;
-                if (!score_key(s, w, r, c, &key)) {
-                  bad[ch] = r * s.cols + c;
-                  return Status::ok();
-                }
-                if ((key & hi_mask) == prefix) ++h[(key >> sh) & (nb - 1)];
+              const size_t b = keys_of_row(s, w, r, keys.data(), simd);
+              if (b != SIZE_MAX) {
+                bad[ch] = b;
+                return Status::ok();
+              }
+              if (level == 0) {
+                for (size_t c = 0; c < s.cols; ++c) ++h[keys[c] >> sh];
+              } else {
+                for (size_t c = 0; c < s.cols; ++c)
+                  if ((keys[c] & hi_mask) == prefix) ++h[(keys[c] >> sh) & (nb - 1)];
               }
             }
             return Status::ok();
@@ -254,28 +271,33 @@ Status mask_per_tensor(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const
     WS_RETURN_IF_ERROR(parallel_for(
         chunks,
         [&](size_t ch) {
-          for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r)
-            for (size_t c = 0; c < s.cols; ++c) {
-              uint32_t key = 0;
-              score_key(s, w, r, c, &key);
-              equal[ch] += key == t;
-            }
+          std::vector<uint32_t> keys(s.cols + 16);
+          for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+            keys_of_row(s, w, r, keys.data(), simd);
+            for (size_t c = 0; c < s.cols; ++c) equal[ch] += keys[c] == t;
+          }
           return Status::ok();
         },
         cancel));
   }
   std::vector<uint64_t> after(chunks, 0);  // equal elements in later chunks
   for (size_t ch = chunks; ch-- > 1;) after[ch - 1] = after[ch] + equal[ch];
-  return parallel_for(
+  std::vector<size_t> bad2(chunks, SIZE_MAX);
+  WS_RETURN_IF_ERROR(parallel_for(
       chunks,
       [&](size_t ch) {
         const size_t r0 = ch * rpc, r1 = std::min(s.rows, (ch + 1) * rpc);
         std::memset(bits + r0 * rb, 0, (r1 - r0) * rb);
+        std::vector<uint32_t> keys(s.cols + 16);
         uint64_t seen = after[ch];  // equal elements after the current one
         for (size_t r = r1; r-- > r0;) {
+          const size_t b = keys_of_row(s, w, r, keys.data(), simd);
+          if (b != SIZE_MAX) {
+            bad2[ch] = b;
+            return Status::ok();
+          }
           for (size_t c = s.cols; c-- > 0;) {
-            uint32_t key = 0;
-            score_key(s, w, r, c, &key);
+            const uint32_t key = keys[c];
             bool keep;
             if (k == 0) keep = key != 0;
             else if (k >= total) keep = false;
@@ -286,7 +308,8 @@ Status mask_per_tensor(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const
         }
         return Status::ok();
       },
-      cancel);
+      cancel));
+  return first_bad(bad2);
 }
 
 }  // namespace

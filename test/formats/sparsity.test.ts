@@ -174,6 +174,7 @@ describe('bad inputs', () => {
     for (const sparsity of [1, -0.1, 1.5, NaN]) expect(() => maskSync(w, { method: 'magnitude', sparsity })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => maskSync(w, { method: 'wanda', sparsity: 0.5 })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
     expect(() => maskSync(w, { method: 'wanda', sparsity: 0.5, inputNorms: new Float32Array(5) })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => maskSync(w, { method: 'wanda', sparsity: 0.5, inputNorms: new Float32Array([1, 1, -1, 1, 1, 1]) })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => maskSync(w, { method: 'magnitude', sparsity: 0.5, base: new Mask([4, 8], new Uint8Array(4)) })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
     expect(() => applyMask(w, new Mask([6, 4], new Uint8Array(6)))).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
     expect(() => maskSync(w, { method: 'magnitude', sparsity: 0.5, scope: 'column' as 'row' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
