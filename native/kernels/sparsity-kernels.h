@@ -54,7 +54,7 @@ bool sparsity_row_keys_avx512(const MaskSpec& s, const uint8_t* w, size_t r, uin
 // N:M for M = 4, 8 or 16 (false for other M): the mask bits of one row.
 bool sparsity_nm_row_avx512(const uint32_t* keys, size_t cols, uint32_t n, uint32_t m, uint8_t* row);
 // The composite threshold (key, index) of the k-th element (1 <= k < cols) of a row in pruning order; scratch
-// holds 2 * (cols + 16) values.
+// holds 3 * (cols + 16) 32-bit values.
 void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint32_t* scratch, uint32_t* tk, uint32_t* tc);
 // Mask bits of one row: key != 0 && (key > tk || (key == tk && c < tc)).
 void sparsity_threshold_row_avx512(const uint32_t* keys, size_t cols, uint32_t tk, uint32_t tc, uint8_t* row);

@@ -128,7 +128,7 @@ Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const st
       [&](size_t ch) {
         std::vector<uint32_t> keys(s.cols + 16), hist, scratch;
         std::vector<uint64_t> cand;
-        if (simd) scratch.resize(2 * (s.cols + 16));
+        if (simd) scratch.resize(3 * (s.cols + 16) + 2);
         for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
 #if defined(__x86_64__)
           if (simd && sparsity_row_keys_avx512(s, w, r, keys.data())) {

@@ -213,11 +213,13 @@ void sparsity_threshold_row_avx512(const uint32_t* keys, size_t cols, uint32_t t
 }
 
 void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint32_t* scratch, uint32_t* tk, uint32_t* tc) {
-  // Pivots from a sorted sample bracketing the k-th key (by rank k/cols), then the candidates between them.
+  // Pivots from a sample bracketing the k-th key (by rank k/cols), then the candidate keys between them. The
+  // candidates are always exactly the row's keys in [lo, hi]: indices are only collected at the end.
   constexpr size_t kSample = 64, kMargin = 8;
   uint32_t sample[kSample];
   const size_t ns = cols < kSample ? cols : kSample;
-  for (size_t i = 0; i < ns; ++i) sample[i] = keys[(i * cols) / ns];
+  const size_t stride = cols / ns;
+  for (size_t i = 0, j = 0; i < ns; ++i, j += stride) sample[i] = keys[j];
   const size_t at = static_cast<size_t>((k * ns) / cols);
   uint32_t lo = 0u, hi = 0xffffffffu;
   if (at >= kMargin) {
@@ -228,30 +230,25 @@ void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint3
     std::nth_element(sample + (at >= kMargin ? at - kMargin : 0), sample + at + kMargin, sample + ns);
     hi = sample[at + kMargin];
   }
-  uint32_t* ck = scratch;               // candidate keys
-  uint32_t* ci = scratch + cols + 16;   // candidate indices
+  uint32_t* ck = scratch;  // candidate keys
   size_t nc = 0;
   uint64_t below = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo)), vhi = _mm512_set1_epi32(static_cast<int>(hi));
+    const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo)), vspan = _mm512_set1_epi32(static_cast<int>(hi - lo));
     nc = 0;
     below = 0;
     size_t c = 0;
     for (; c + 16 <= cols; c += 16) {
       const __m512i v = _mm512_loadu_si512(keys + c);
       const __mmask16 lt = _mm512_cmplt_epu32_mask(v, vlo);
-      const __mmask16 in = _mm512_cmpge_epu32_mask(v, vlo) & _mm512_cmple_epu32_mask(v, vhi);
+      const __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(v, vlo), vspan) & static_cast<__mmask16>(~lt);
       below += static_cast<uint64_t>(__builtin_popcount(lt));
       _mm512_storeu_si512(ck + nc, _mm512_maskz_compress_epi32(in, v));
-      _mm512_storeu_si512(ci + nc, _mm512_maskz_compress_epi32(in, _mm512_add_epi32(iota16(), _mm512_set1_epi32(static_cast<int>(c)))));
       nc += static_cast<size_t>(__builtin_popcount(in));
     }
     for (; c < cols; ++c) {
       if (keys[c] < lo) ++below;
-      else if (keys[c] <= hi) {
-        ck[nc] = keys[c];
-        ci[nc++] = static_cast<uint32_t>(c);
-      }
+      else if (keys[c] <= hi) ck[nc++] = keys[c];
     }
     if (below < k && k <= below + nc) break;
     lo = 0;  // the sample missed: every element is a candidate
@@ -259,7 +256,7 @@ void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint3
   }
   uint64_t need = k - below;  // 1 <= need <= nc
   // Bisection on the key value, keeping only the candidates on the side that holds the need-th.
-  while (nc > 64 && lo < hi) {
+  while (nc > 48 && lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
     const __m512i vm = _mm512_set1_epi32(static_cast<int>(mid));
     size_t le = 0;
@@ -270,18 +267,12 @@ void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint3
     size_t out = 0;
     for (c = 0; c + 16 <= nc; c += 16) {
       const __m512i v = _mm512_loadu_si512(ck + c);
-      const __m512i ix = _mm512_loadu_si512(ci + c);
       const __mmask16 keep = left ? _mm512_cmple_epu32_mask(v, vm) : _mm512_cmpgt_epu32_mask(v, vm);
       _mm512_storeu_si512(ck + out, _mm512_maskz_compress_epi32(keep, v));
-      _mm512_storeu_si512(ci + out, _mm512_maskz_compress_epi32(keep, ix));
       out += static_cast<size_t>(__builtin_popcount(keep));
     }
-    for (; c < nc; ++c) {
-      if ((ck[c] <= mid) == left) {
-        ck[out] = ck[c];
-        ci[out++] = ci[c];
-      }
-    }
+    for (; c < nc; ++c)
+      if ((ck[c] <= mid) == left) ck[out++] = ck[c];
     nc = out;
     if (left) hi = mid;
     else {
@@ -289,10 +280,23 @@ void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint3
       lo = mid + 1;
     }
   }
-  // The need-th in pruning order (key ascending, index descending) among the remaining candidates.
-  std::vector<uint64_t> comp(nc);
-  for (size_t c = 0; c < nc; ++c) comp[c] = uint64_t{ck[c]} << 32 | (~ci[c]);
-  std::nth_element(comp.begin(), comp.begin() + static_cast<ptrdiff_t>(need - 1), comp.end());
+  // The candidates with their indices (the row's keys in [lo, hi], in index order), as composites; the need-th in
+  // pruning order (key ascending, index descending).
+  uint64_t* comp = reinterpret_cast<uint64_t*>(scratch + cols + 16);
+  size_t m = 0;
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo)), vspan = _mm512_set1_epi32(static_cast<int>(hi - lo));
+  size_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(_mm512_loadu_si512(keys + c), vlo), vspan);
+    while (in) {
+      const unsigned j = static_cast<unsigned>(__builtin_ctz(in));
+      in = static_cast<__mmask16>(in & (in - 1));
+      comp[m++] = uint64_t{keys[c + j]} << 32 | (~static_cast<uint32_t>(c + j));
+    }
+  }
+  for (; c < cols; ++c)
+    if (keys[c] >= lo && keys[c] <= hi) comp[m++] = uint64_t{keys[c]} << 32 | (~static_cast<uint32_t>(c));
+  std::nth_element(comp, comp + (need - 1), comp + m);
   *tk = static_cast<uint32_t>(comp[need - 1] >> 32);
   *tc = ~static_cast<uint32_t>(comp[need - 1]);
 }
