@@ -216,19 +216,38 @@ void sparsity_select_avx512(const uint32_t* keys, size_t cols, uint64_t k, uint3
   // Pivots from a sample bracketing the k-th key (by rank k/cols), then the candidate keys between them. The
   // candidates are always exactly the row's keys in [lo, hi]: indices are only collected at the end.
   constexpr size_t kSample = 64, kMargin = 8;
-  uint32_t sample[kSample];
-  const size_t ns = cols < kSample ? cols : kSample;
-  const size_t stride = cols / ns;
-  for (size_t i = 0, j = 0; i < ns; ++i, j += stride) sample[i] = keys[j];
-  const size_t at = static_cast<size_t>((k * ns) / cols);
   uint32_t lo = 0u, hi = 0xffffffffu;
-  if (at >= kMargin) {
-    std::nth_element(sample, sample + (at - kMargin), sample + ns);
-    lo = sample[at - kMargin];
-  }
-  if (at + kMargin < ns) {
-    std::nth_element(sample + (at >= kMargin ? at - kMargin : 0), sample + at + kMargin, sample + ns);
-    hi = sample[at + kMargin];
+  if (cols >= kSample) {
+    // 64 samples; the rank of each (ties by position) by 64 broadcast compares, then the two bracketing ones.
+    alignas(64) uint32_t sample[kSample];
+    const size_t stride = cols / kSample;
+    for (size_t i = 0, j = 0; i < kSample; ++i, j += stride) sample[i] = keys[j];
+    __m512i v[4], rank[4];
+    for (int q = 0; q < 4; ++q) {
+      v[q] = _mm512_load_si512(sample + 16 * q);
+      rank[q] = _mm512_setzero_si512();
+    }
+    const __m512i one = _mm512_set1_epi32(1), iota = iota16();
+    for (size_t j = 0; j < kSample; ++j) {
+      const __m512i b = _mm512_set1_epi32(static_cast<int>(sample[j]));
+      for (int q = 0; q < 4; ++q) {
+        const __m512i pos = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * q));
+        const __mmask16 before = _mm512_cmplt_epu32_mask(b, v[q]) |
+                                 (_mm512_cmpeq_epi32_mask(b, v[q]) & _mm512_cmpgt_epi32_mask(pos, _mm512_set1_epi32(static_cast<int>(j))));
+        rank[q] = _mm512_mask_add_epi32(rank[q], before, rank[q], one);
+      }
+    }
+    const size_t at = static_cast<size_t>((k * kSample) / cols);
+    for (int q = 0; q < 4; ++q) {
+      if (at >= kMargin) {
+        const __mmask16 m = _mm512_cmpeq_epi32_mask(rank[q], _mm512_set1_epi32(static_cast<int>(at - kMargin)));
+        if (m) lo = sample[16 * q + __builtin_ctz(m)];
+      }
+      if (at + kMargin < kSample) {
+        const __mmask16 m = _mm512_cmpeq_epi32_mask(rank[q], _mm512_set1_epi32(static_cast<int>(at + kMargin)));
+        if (m) hi = sample[16 * q + __builtin_ctz(m)];
+      }
+    }
   }
   uint32_t* ck = scratch;  // candidate keys
   size_t nc = 0;
