@@ -22,6 +22,10 @@ struct Bnb4Codebook {
   // Valid (cell_lut) when every cell holds at most one bound and no bound lies within 1e-5 of a cell edge, so
   // that the rounding of (s + 1) * 16 cannot pick the wrong cell (NF4; FP4's bounds are too close together).
   bool cell_lut;
+  // The same with two compares, bucket = cell_base[c] + (bounds[b] < s) + (bounds[min(b + 1, 15)] < s): valid when
+  // every cell holds at most two bounds, no bound lies within 1e-5 of an edge except exactly on it, and the cell
+  // below an edge that holds a bound has at most one (FP4: the bounds at -0.0026, 0 and 0.0026).
+  bool cell_lut2;
   int32_t cell_base[32];
 };
 

@@ -142,6 +142,45 @@ describe('optimized 4-bit kernels equal the scalar reference', () => {
     });
   }
 
+  it('values within 64 ulps of every bucket bound and every lookup-cell edge bucket exactly as the reference', () => {
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    const near = (v: number): number[] => {
+      const out: number[] = [];
+      f[0] = v;
+      const b = u[0];
+      for (let d = -64; d <= 64; d++) {
+        u[0] = (b + d) >>> 0;
+        if (Number.isFinite(f[0]) && Math.abs(f[0]) <= 1) out.push(f[0]);
+      }
+      u[0] = b;
+      return out;
+    };
+    for (const type of ['nf4', 'fp4'] as const) {
+      const table = Array.from(bnb4Table(type)).sort((a, b) => a - b);
+      const points: number[] = [0, -0, 1e-30, -1e-30];
+      for (let i = 0; i < 15; i++) points.push(...near(Math.fround((table[i] + table[i + 1]) / 2)));
+      for (let c = 0; c <= 32; c++) points.push(...near(c / 16 - 1));
+      // Blocks of 64 led by 1.0, so absmax is 1 and s = x exactly.
+      const blocks = Math.ceil(points.length / 63);
+      const x = new Float32Array(blocks * 64);
+      for (let b = 0; b < blocks; b++) {
+        x[b * 64] = 1;
+        for (let j = 1; j < 64; j++) x[b * 64 + j] = points[(b * 63 + j - 1) % points.length];
+      }
+      const refP = new Uint8Array(x.length / 2);
+      const refA = new Float32Array(blocks);
+      native.bnb4QuantizeSync(type, x, 'f32', x.length, 64, refP, refA, true, 'ref');
+      for (const tier of tiers) {
+        native.setSimd(tier);
+        const p = new Uint8Array(refP.length);
+        native.bnb4QuantizeSync(type, x, 'f32', x.length, 64, p, new Float32Array(blocks), true);
+        expect(bytesEqual(p, refP), `${type} ${tier}`).toBe(true);
+      }
+      native.setSimd(native.cpuInfo().simdSupported);
+    }
+  });
+
   it('blocks holding NaN or infinity among finite blocks take the reference path inside the optimized kernel', () => {
     const n = 64 * 300;
     const x = weights(n, 5, bnb4Table('nf4'));

@@ -38,16 +38,27 @@ Bnb4Codebook make_codebook(Bnb4Type type) {
   for (int i = 0; i < 15; ++i) q += !(cb.bounds[i] >= 0.0f);
   cb.zero_code = static_cast<uint8_t>(cb.order[q]);
   cb.cell_lut = true;
+  cb.cell_lut2 = true;
+  int inside[32] = {};
   for (int c = 0; c < 32; ++c) {
     const double lo = c / 16.0 - 1.0, hi = (c + 1) / 16.0 - 1.0;
-    int below = 0, inside = 0;
+    int below = 0;
     for (int i = 0; i < 15; ++i) {
       below += cb.bounds[i] < lo;
-      inside += cb.bounds[i] >= lo && cb.bounds[i] < hi;
-      if (std::fabs(cb.bounds[i] - lo) < 1e-5) cb.cell_lut = false;
+      inside[c] += cb.bounds[i] >= lo && cb.bounds[i] < hi;
     }
-    if (inside > 1) cb.cell_lut = false;
     cb.cell_base[c] = below;
+  }
+  for (int c = 0; c < 32; ++c) {
+    const double edge = c / 16.0 - 1.0;
+    if (inside[c] > 1) cb.cell_lut = false;
+    if (inside[c] > 2) cb.cell_lut2 = false;
+    for (int i = 0; i < 15; ++i) {
+      const double d = std::fabs(cb.bounds[i] - edge);
+      if (d < 1e-5) cb.cell_lut = false;
+      if (d != 0.0 && d < 1e-5) cb.cell_lut2 = false;
+      if (d == 0.0 && c > 0 && inside[c - 1] > 1) cb.cell_lut2 = false;
+    }
   }
   return cb;
 }

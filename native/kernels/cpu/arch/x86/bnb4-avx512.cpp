@@ -58,6 +58,19 @@ inline __m512i bucket_lut(__m512 s, __m512 bounds, __m512i base_lo, __m512i base
   return _mm512_mask_add_epi32(q, _mm512_cmp_ps_mask(b, s, _CMP_LT_OQ), q, _mm512_set1_epi32(1));
 }
 
+// The bucket by the 32-cell lookup and two compares (Bnb4Codebook::cell_lut2).
+inline __m512i bucket_lut2(__m512 s, __m512 bounds, __m512i base_lo, __m512i base_hi) {
+  const __m512 t = _mm512_mul_ps(_mm512_add_ps(s, _mm512_set1_ps(1.0f)), _mm512_set1_ps(16.0f));
+  const __m512i cell = _mm512_min_epi32(_mm512_cvttps_epi32(t), _mm512_set1_epi32(31));
+  const __m512i q = _mm512_permutex2var_epi32(base_lo, cell, base_hi);
+  const __m512i q1 = _mm512_min_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(1)), _mm512_set1_epi32(15));
+  const __mmask16 a = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(q, bounds), s, _CMP_LT_OQ);
+  const __mmask16 b = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(q1, bounds), s, _CMP_LT_OQ);
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i qa = _mm512_mask_add_epi32(q, a, q, one);
+  return _mm512_mask_add_epi32(qa, b, qa, one);
+}
+
 // The magnitude bits of the 32 16-bit values at x[i] (f16 and bf16 magnitudes order as integers).
 inline __m512i mag16(const uint8_t* x, size_t i) {
   return _mm512_and_si512(_mm512_loadu_si512(x + 2 * i), _mm512_set1_epi16(0x7fff));
@@ -68,7 +81,7 @@ inline __m128i pack16(__m512i q) {
   return _mm512_cvtepi64_epi8(_mm512_or_si512(_mm512_slli_epi64(q, 4), _mm512_srli_epi64(q, 32)));
 }
 
-template <DType D, bool kLut>
+template <DType D, int kLut>
 size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size_t nblocks, size_t bs, uint8_t* packed,
                     float* absmax) {
   const __m512 bounds = _mm512_loadu_ps(cb.bounds);
@@ -116,9 +129,12 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
       const __m512 s0 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(load16<D>(x, lo + j)), vinv), lo1), hi1);
       const __m512 s1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(load16<D>(x, lo + j + 16)), vinv), lo1), hi1);
       __m512i q0, q1;
-      if constexpr (kLut) {
+      if constexpr (kLut == 1) {
         q0 = bucket_lut(s0, bounds, base_lo, base_hi);
         q1 = bucket_lut(s1, bounds, base_lo, base_hi);
+      } else if constexpr (kLut == 2) {
+        q0 = bucket_lut2(s0, bounds, base_lo, base_hi);
+        q1 = bucket_lut2(s1, bounds, base_lo, base_hi);
       } else {
         q0 = bucket(s0, bounds);
         q1 = bucket(s1, bounds);
@@ -135,14 +151,20 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
 
 size_t quant_avx512(const Bnb4Codebook& cb, const uint8_t* x, DType dtype, size_t first, size_t nblocks, size_t bs,
                     uint8_t* packed, float* absmax) {
-  if (cb.cell_lut) {
-    if (dtype == DType::kF32) return quant_blocks<DType::kF32, true>(cb, x, first, nblocks, bs, packed, absmax);
-    if (dtype == DType::kBF16) return quant_blocks<DType::kBF16, true>(cb, x, first, nblocks, bs, packed, absmax);
-    return quant_blocks<DType::kF16, true>(cb, x, first, nblocks, bs, packed, absmax);
+  const int lut = cb.cell_lut ? 1 : cb.cell_lut2 ? 2 : 0;
+  if (lut == 1) {
+    if (dtype == DType::kF32) return quant_blocks<DType::kF32, 1>(cb, x, first, nblocks, bs, packed, absmax);
+    if (dtype == DType::kBF16) return quant_blocks<DType::kBF16, 1>(cb, x, first, nblocks, bs, packed, absmax);
+    return quant_blocks<DType::kF16, 1>(cb, x, first, nblocks, bs, packed, absmax);
   }
-  if (dtype == DType::kF32) return quant_blocks<DType::kF32, false>(cb, x, first, nblocks, bs, packed, absmax);
-  if (dtype == DType::kBF16) return quant_blocks<DType::kBF16, false>(cb, x, first, nblocks, bs, packed, absmax);
-  return quant_blocks<DType::kF16, false>(cb, x, first, nblocks, bs, packed, absmax);
+  if (lut == 2) {
+    if (dtype == DType::kF32) return quant_blocks<DType::kF32, 2>(cb, x, first, nblocks, bs, packed, absmax);
+    if (dtype == DType::kBF16) return quant_blocks<DType::kBF16, 2>(cb, x, first, nblocks, bs, packed, absmax);
+    return quant_blocks<DType::kF16, 2>(cb, x, first, nblocks, bs, packed, absmax);
+  }
+  if (dtype == DType::kF32) return quant_blocks<DType::kF32, 0>(cb, x, first, nblocks, bs, packed, absmax);
+  if (dtype == DType::kBF16) return quant_blocks<DType::kBF16, 0>(cb, x, first, nblocks, bs, packed, absmax);
+  return quant_blocks<DType::kF16, 0>(cb, x, first, nblocks, bs, packed, absmax);
 }
 
 void dequant_avx512(const Bnb4Codebook& cb, const uint8_t* packed, const float* absmax, size_t first, size_t nblocks,
