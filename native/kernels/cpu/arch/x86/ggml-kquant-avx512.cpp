@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../../../ggml-kernels.h"
 #include "weightsmith/float-bits.h"
