@@ -12,10 +12,6 @@
 #include "weightsmith/float-bits.h"
 #include "weightsmith/ggml-quants.h"
 
-// The 64-byte vector types of the .inc file only live inside always-inlined helpers: no ABI is crossed.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))), apply_to = function)
 #elif defined(__GNUC__)
