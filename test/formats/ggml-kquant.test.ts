@@ -41,6 +41,8 @@ const families: Record<string, (i: number) => number> = {
   subnormal: () => (rnd() - 0.5) * 1e-40,
   subnormalMix: (i) => (rnd() - 0.5) * (i % 64 < 32 ? 1e-39 : 1e-30),
   tinyNormal: () => (rnd() - 0.5) * 1e-20,
+  // Around q6_K's group threshold (|max| < 1e-15 gives a zero sub-block) and the scale threshold 1e-15.
+  nearGroupEps: (i) => (i % 2 ? 1 : -1) * 1e-15 * (0.998 + 0.004 * rnd()) * (i % 16 === 3 ? 1 : 0.5),
 };
 
 function check(id: number, bytes: number, blocks: number, x: Float32Array, checkFinite: boolean): string[] {
