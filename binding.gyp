@@ -33,6 +33,8 @@
         "native/kernels/cpu/arch/x86/bnb4-avx512.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
         "native/kernels/cpu/arch/x86/convert-avx512.cpp",
+        "native/kernels/cpu/arch/x86/ggml-kquant-avx2.cpp",
+        "native/kernels/cpu/arch/x86/ggml-kquant-avx512.cpp",
         "native/kernels/cpu/arch/x86/ggml-quant-avx2.cpp",
         "native/kernels/cpu/arch/x86/sparsity-avx512.cpp",
         "native/binding/common.cpp",

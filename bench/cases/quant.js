@@ -17,7 +17,7 @@ const { ws, native, tmpDir, timeSync, median, fillWeights, fmtBytes, fmtCount } 
 
 const N = 16 << 20;
 // Legacy types quantize at 1-3 GB/s on one thread: the reference runs on the full size. The k-quants search
-// scales per sub-block and run at ~0.1 GB/s on one thread, so their reference quantizes 1M elements.
+// scales per sub-block and their scalar reference runs at ~0.1 GB/s on one thread, so it quantizes 1M elements.
 const REF_N_K = 1 << 20;
 // Sample compared with numpy (in its own process, through a file) and with the JS loop.
 const SAMPLE_N = 1 << 20;
@@ -224,9 +224,9 @@ function quantizeCase(type) {
       const bytes = N * 4 + blockBytes(N);
       const x = fillWeights(new Float32Array(N));
       const out = new Uint8Array(blockBytes(N)).fill(1);  // filled: its pages are mapped before timing
-      // The k-quants take ~0.5 s a run on 2 threads: three runs, no warm-up (the pages are already mapped).
+      // The k-quants search their scales (SIMD lanes, ~50 ms a run on 2 threads): one warm-up, five runs.
       const slow = isK(type);
-      const samples = timeSync(() => addon.quantizeGgmlSync(x, id, out, N, true), slow ? { warmup: 0, reps: 3 } : { warmup: 2, reps: 11 });
+      const samples = timeSync(() => addon.quantizeGgmlSync(x, id, out, N, true), slow ? { warmup: 1, reps: 5 } : { warmup: 2, reps: 11 });
       const notes = [];
       const metrics = {};
       const errors = [];
