@@ -38,6 +38,9 @@ Napi::Value SparsityMask(const Napi::CallbackInfo& info);
 Napi::Value SparsityApplySync(const Napi::CallbackInfo& info);
 Napi::Value SparsityApply(const Napi::CallbackInfo& info);
 Napi::Value MaskRowCounts(const Napi::CallbackInfo& info);
+Napi::Value CalibAddSync(const Napi::CallbackInfo& info);
+Napi::Value CalibAdd(const Napi::CallbackInfo& info);
+Napi::Value CalibGramSync(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -144,6 +147,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparsityApplySync", Napi::Function::New<SparsityApplySync>(env, "sparsityApplySync"));
   exports.Set("sparsityApply", Napi::Function::New<SparsityApply>(env, "sparsityApply"));
   exports.Set("maskRowCounts", Napi::Function::New<MaskRowCounts>(env, "maskRowCounts"));
+  exports.Set("calibAddSync", Napi::Function::New<CalibAddSync>(env, "calibAddSync"));
+  exports.Set("calibAdd", Napi::Function::New<CalibAdd>(env, "calibAdd"));
+  exports.Set("calibGramSync", Napi::Function::New<CalibGramSync>(env, "calibGramSync"));
   exports.Set("bnb4DoubleQuantize", Napi::Function::New<Bnb4DoubleQuantize>(env, "bnb4DoubleQuantize"));
   exports.Set("blockwise8Quantize", Napi::Function::New(env, Blockwise8, "blockwise8Quantize"));
   exports.Set("blockwise8Dequantize", Napi::Function::New(env, Blockwise8, "blockwise8Dequantize", reinterpret_cast<void*>(1)));

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+// Calibration statistics (calib.h): argument checks, SIMD dispatch and the blocked, threaded drivers.
+//
+// Gram / Hessian: the lower triangle of G is cut into square blocks of kBlock features; one chunk computes one
+// block over all tokens of the batch, packing kKc tokens at a time of its row and column features into
+// slivers (calib-kernels.h) and running 8 x (16..48) micro-kernels into a block accumulator, then writes the
+// block (G, or H * a + G * c). The upper triangle is mirrored at the end. Chunk boundaries and the token order
+// of every sum depend only on the sizes, so the result is bit-identical for any thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "calib-kernels.h"
+#include "weightsmith/calib.h"
+#include "weightsmith/checked.h"
+#include "weightsmith/convert.h"
+#include "weightsmith/cpu.h"
+#include "weightsmith/float-bits.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws {
+
+namespace {
+
+constexpr size_t kBlock = 192;      // features per block side: a multiple of 16 and of 48
+constexpr size_t kKc = 128;         // tokens per packed panel
+constexpr size_t kSumsqCols = 256;  // columns per chunk of the sums of squares
+constexpr size_t kMirrorTile = 64;
+
+void micro_generic(const float* a, const float* b, size_t stride, int ns, size_t k, float* c, size_t ldc, bool first) {
+  float acc[kCalibMr][kCalibMaxNs * kCalibSliver];
+  const size_t nq = static_cast<size_t>(ns) * kCalibSliver;
+  for (size_t r = 0; r < kCalibMr; ++r)
+    for (size_t q = 0; q < nq; ++q) acc[r][q] = first ? 0.0f : c[r * ldc + q];
+  for (size_t t = 0; t < k; ++t) {
+    for (size_t r = 0; r < kCalibMr; ++r) {
+      const float ar = a[t * kCalibSliver + r];
+      for (size_t q = 0; q < nq; ++q) acc[r][q] += ar * b[(q / kCalibSliver) * stride + t * kCalibSliver + q % kCalibSliver];
+    }
+  }
+  for (size_t r = 0; r < kCalibMr; ++r)
+    for (size_t q = 0; q < nq; ++q) c[r * ldc + q] = acc[r][q];
+}
+
+void sumsq_row_generic(const float* x, size_t n, double* sums) {
+  for (size_t j = 0; j < n; ++j) {
+    const double v = x[j];
+    sums[j] += v * v;
+  }
+}
+
+CalibMicroFn best_micro() {
+#if defined(__x86_64__)
+  if (simd_level() >= SimdLevel::kAvx512)
+    if (CalibMicroFn fn = calib_micro_avx512_fn()) return fn;
+#endif
+  return micro_generic;
+}
+
+CalibSumsqRowFn best_sumsq_row() {
+#if defined(__x86_64__)
+  if (simd_level() >= SimdLevel::kAvx512)
+    if (CalibSumsqRowFn fn = calib_sumsq_row_avx512_fn()) return fn;
+#endif
+  return sumsq_row_generic;
+}
+
+float load_f32(const uint8_t* x, DType dtype, size_t i) {
+  if (dtype == DType::kF32) {
+    float v;
+    std::memcpy(&v, x + 4 * i, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, x + 2 * i, 2);
+  return f32_from_bits(dtype == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
+}
+
+Status check_args(DType dtype, size_t tokens, size_t in) {
+  if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16)
+    return Status(Code::kDtype, std::string("calibration inputs must be f32, f16 or bf16, not ") + dtype_info(dtype).name);
+  uint64_t n = 0, nn = 0;
+  if (!checked_mul(tokens, in, &n) || !checked_mul(in, in, &nn) || n > SIZE_MAX / 8 || nn > SIZE_MAX / 8)
+    return Status(Code::kOutOfRange, "the calibration batch is too large");
+  return Status::ok();
+}
+
+// The batch as f32: x itself, or a converted copy in `buf`.
+Status as_f32(const void* x, DType dtype, size_t n, std::vector<float>* buf, const float** out) {
+  if (dtype == DType::kF32) {
+    *out = static_cast<const float*>(x);
+    return Status::ok();
+  }
+  try {
+    buf->resize(n);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "cannot allocate an f32 copy of the calibration batch (" + std::to_string(n) + " values)");
+  }
+  WS_RETURN_IF_ERROR(convert_parallel(x, dtype, buf->data(), DType::kF32, n));
+  *out = buf->data();
+  return Status::ok();
+}
+
+// Packs tokens [t0, t0 + k) of features [f0, f0 + 16 nsl) into slivers `kKc * 16` floats apart.
+void pack(const float* x, size_t in, size_t t0, size_t k, size_t f0, size_t nsl, float* p) {
+  for (size_t t = 0; t < k; ++t) {
+    const float* row = x + (t0 + t) * in;
+    for (size_t s = 0; s < nsl; ++s) {
+      const size_t f = f0 + s * kCalibSliver;
+      float* dst = p + s * kKc * kCalibSliver + t * kCalibSliver;
+      const size_t w = f >= in ? 0 : std::min(kCalibSliver, in - f);
+      if (w) std::memcpy(dst, row + f, w * sizeof(float));
+      if (w < kCalibSliver) std::memset(dst + w, 0, (kCalibSliver - w) * sizeof(float));
+    }
+  }
+}
+
+enum class Epilogue { kStore, kUpdate };
+
+struct GramJob {
+  const float* x;
+  size_t tokens, in;
+  float* out;
+  Epilogue mode;
+  bool fresh;  // kUpdate with n = 0: out = G * c
+  float a, c;
+  CalibMicroFn micro;
+};
+
+// Block row bi, block column bj <= bi of the lower triangle.
+void block_of(size_t chunk, size_t* bi, size_t* bj) {
+  size_t i = static_cast<size_t>((std::sqrt(8.0 * static_cast<double>(chunk) + 1.0) - 1.0) / 2.0);
+  while (i * (i + 1) / 2 > chunk) --i;
+  while ((i + 1) * (i + 2) / 2 <= chunk) ++i;
+  *bi = i;
+  *bj = chunk - i * (i + 1) / 2;
+}
+
+void gram_block(const GramJob& g, size_t bi, size_t bj, std::vector<float>& ap, std::vector<float>& bp,
+                std::vector<float>& acc) {
+  const size_t i0 = bi * kBlock, j0 = bj * kBlock;
+  const size_t mi = std::min(kBlock, g.in - i0), mj = std::min(kBlock, g.in - j0);
+  const size_t si = (mi + kCalibSliver - 1) / kCalibSliver, sj = (mj + kCalibSliver - 1) / kCalibSliver;
+  const bool diag = bi == bj;
+  const size_t stride = kKc * kCalibSliver;
+  ap.resize(si * stride);
+  if (!diag) bp.resize(sj * stride);
+  acc.resize(kBlock * kBlock);
+  const float* b = diag ? ap.data() : bp.data();
+  for (size_t t0 = 0; t0 < g.tokens; t0 += kKc) {
+    const size_t k = std::min(kKc, g.tokens - t0);
+    pack(g.x, g.in, t0, k, i0, si, ap.data());
+    if (!diag) pack(g.x, g.in, t0, k, j0, sj, bp.data());
+    for (size_t jc = 0; jc < sj; jc += kCalibMaxNs) {
+      const int ns = static_cast<int>(std::min<size_t>(kCalibMaxNs, sj - jc));
+      const size_t c0 = jc * kCalibSliver;
+      for (size_t r0 = 0; r0 < si * kCalibSliver; r0 += kCalibMr) {
+        if (diag && c0 > r0 + kCalibMr - 1) continue;  // wholly above the diagonal
+        const float* a = ap.data() + (r0 / kCalibSliver) * stride + r0 % kCalibSliver;
+        g.micro(a, b + jc * stride, stride, ns, k, acc.data() + r0 * kBlock + c0, kBlock, t0 == 0);
+      }
+    }
+  }
+  for (size_t r = 0; r < mi; ++r) {
+    float* dst = g.out + (i0 + r) * g.in + j0;
+    const float* src = acc.data() + r * kBlock;
+    const size_t n = diag ? r + 1 : mj;
+    if (g.mode == Epilogue::kStore) {
+      std::memcpy(dst, src, n * sizeof(float));
+    } else if (g.fresh) {
+      for (size_t q = 0; q < n; ++q) dst[q] = src[q] * g.c;
+    } else {
+      for (size_t q = 0; q < n; ++q) dst[q] = dst[q] * g.a + src[q] * g.c;
+    }
+  }
+}
+
+// Copies the lower triangle onto the upper one, in tiles, one band of rows per chunk.
+Status mirror(float* m, size_t in) {
+  return parallel_for(chunk_count(in, kMirrorTile), [&](size_t band) {
+    const size_t i0 = band * kMirrorTile, i1 = std::min(in, i0 + kMirrorTile);
+    for (size_t j0 = i0; j0 < in; j0 += kMirrorTile) {
+      const size_t j1 = std::min(in, j0 + kMirrorTile);
+      for (size_t i = i0; i < i1; ++i)
+        for (size_t j = std::max(j0, i + 1); j < j1; ++j) m[i * in + j] = m[j * in + i];
+    }
+    return Status::ok();
+  });
+}
+
+Status gram_driver(const void* xv, DType dtype, size_t tokens, size_t in, float* out, Epilogue mode, uint64_t seen,
+                   const std::atomic<bool>* cancel) {
+  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
+  if (in == 0) return Status::ok();
+  if (mode == Epilogue::kUpdate && tokens == 0) return Status::ok();
+  std::vector<float> buf;
+  const float* x = nullptr;
+  WS_RETURN_IF_ERROR(as_f32(xv, dtype, tokens * in, &buf, &x));
+  GramJob g{x, tokens, in, out, mode, seen == 0, 0.0f, 1.0f, best_micro()};
+  if (mode == Epilogue::kUpdate) {
+    const double total = static_cast<double>(seen) + static_cast<double>(tokens);
+    g.a = static_cast<float>(static_cast<double>(seen) / total);
+    g.c = static_cast<float>(2.0 / total);
+  }
+  const size_t nb = chunk_count(in, kBlock);
+  WS_RETURN_IF_ERROR(parallel_for(
+      nb * (nb + 1) / 2,
+      [&](size_t chunk) {
+        thread_local std::vector<float> ap, bp, acc;
+        size_t bi = 0, bj = 0;
+        block_of(chunk, &bi, &bj);
+        gram_block(g, bi, bj, ap, bp, acc);
+        return Status::ok();
+      },
+      cancel));
+  return mirror(out, in);
+}
+
+// The first row-major index of a non-finite value, or SIZE_MAX.
+size_t first_non_finite(const void* xv, DType dtype, size_t n) {
+  const auto* x = static_cast<const uint8_t*>(xv);
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(load_f32(x, dtype, i))) return i;
+  return SIZE_MAX;
+}
+
+Status non_finite_error(size_t index, size_t in) {
+  return Status(Code::kNonFinite, "the calibration batch holds a non-finite value at index " + std::to_string(index) +
+                                      " (token " + std::to_string(index / in) + ", feature " + std::to_string(index % in) + ")")
+      .with("index", static_cast<uint64_t>(index));
+}
+
+}  // namespace
+
+Status calib_sumsq(const void* xv, DType dtype, size_t tokens, size_t in, double* sums, const std::atomic<bool>* cancel) {
+  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
+  const auto* x = static_cast<const uint8_t*>(xv);
+  const size_t es = dtype_size(dtype);
+  const CalibSumsqRowFn row = best_sumsq_row();
+  return parallel_for(
+      chunk_count(in, kSumsqCols),
+      [&](size_t chunk) {
+        const size_t c0 = chunk * kSumsqCols, w = std::min(kSumsqCols, in - c0);
+        double acc[kSumsqCols] = {};
+        float seg[kSumsqCols];
+        for (size_t t = 0; t < tokens; ++t) {
+          const uint8_t* src = x + (t * in + c0) * es;
+          if (dtype == DType::kF32) {
+            std::memcpy(seg, src, w * sizeof(float));  // (x may be unaligned)
+          } else {
+            WS_RETURN_IF_ERROR(convert(src, dtype, seg, DType::kF32, w));
+          }
+          row(seg, w, acc);
+        }
+        std::memcpy(sums + c0, acc, w * sizeof(double));
+        return Status::ok();
+      },
+      cancel);
+}
+
+Status calib_gram(const void* x, DType dtype, size_t tokens, size_t in, float* g, const std::atomic<bool>* cancel) {
+  return gram_driver(x, dtype, tokens, in, g, Epilogue::kStore, 0, cancel);
+}
+
+Status calib_hessian_update(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h,
+                            const std::atomic<bool>* cancel) {
+  return gram_driver(x, dtype, tokens, in, h, Epilogue::kUpdate, seen, cancel);
+}
+
+Status calib_add(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, double* sums, float* h,
+                 bool check_finite, const std::atomic<bool>* cancel) {
+  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
+  if (tokens == 0 || in == 0) return Status::ok();
+  std::vector<double> batch(in);
+  WS_RETURN_IF_ERROR(calib_sumsq(x, dtype, tokens, in, batch.data(), cancel));
+  // A finite f32 squared is at most ~1.2e77 in f64, so a column sum is non-finite only if the column holds a
+  // NaN or an infinity: the batch sums double as the finiteness check.
+  if (check_finite)
+    for (size_t j = 0; j < in; ++j)
+      if (!std::isfinite(batch[j])) return non_finite_error(first_non_finite(x, dtype, tokens * in), in);
+  if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return Status(Code::kAborted, "The operation was aborted");
+  if (h != nullptr) WS_RETURN_IF_ERROR(calib_hessian_update(x, dtype, tokens, in, seen, h, nullptr));
+  for (size_t j = 0; j < in; ++j) sums[j] += batch[j];
+  return Status::ok();
+}
+
+Status calib_add_ref(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, double* sums, float* h,
+                     bool check_finite) {
+  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
+  if (tokens == 0 || in == 0) return Status::ok();
+  if (check_finite) {
+    const size_t bad = first_non_finite(x, dtype, tokens * in);
+    if (bad != SIZE_MAX) return non_finite_error(bad, in);
+  }
+  std::vector<double> batch(in);
+  WS_RETURN_IF_ERROR(calib_sumsq_ref(x, dtype, tokens, in, batch.data()));
+  if (h != nullptr) WS_RETURN_IF_ERROR(calib_hessian_update_ref(x, dtype, tokens, in, seen, h));
+  for (size_t j = 0; j < in; ++j) sums[j] += batch[j];
+  return Status::ok();
+}
+
+}  // namespace ws
