@@ -26,8 +26,9 @@ namespace {
 
 constexpr size_t kBlock = 192;      // features per block side: a multiple of 16 and of 48
 constexpr size_t kKc = 128;         // tokens per packed panel
-constexpr size_t kSumsqCols = 256;  // columns per chunk of the sums of squares
+constexpr size_t kSumsqCols = 2048;  // columns per chunk of the sums of squares
 constexpr size_t kMirrorTile = 64;
+constexpr size_t kPackTokens = 64;  // tokens per chunk of the packing pass
 
 void micro_generic(const float* a, const float* b, size_t stride, int ns, size_t k, float* c, size_t ldc, bool first) {
   float acc[kCalibMr][kCalibMaxNs * kCalibSliver];
@@ -87,40 +88,41 @@ Status check_args(DType dtype, size_t tokens, size_t in) {
   return Status::ok();
 }
 
-// The batch as f32: x itself, or a converted copy in `buf`.
-Status as_f32(const void* x, DType dtype, size_t n, std::vector<float>* buf, const float** out) {
-  if (dtype == DType::kF32) {
-    *out = static_cast<const float*>(x);
-    return Status::ok();
-  }
-  try {
-    buf->resize(n);
-  } catch (const std::bad_alloc&) {
-    return Status(Code::kOutOfMemory, "cannot allocate an f32 copy of the calibration batch (" + std::to_string(n) + " values)");
-  }
-  WS_RETURN_IF_ERROR(convert_parallel(x, dtype, buf->data(), DType::kF32, n));
-  *out = buf->data();
-  return Status::ok();
-}
-
-// Packs tokens [t0, t0 + k) of features [f0, f0 + 16 nsl) into slivers `kKc * 16` floats apart.
-void pack(const float* x, size_t in, size_t t0, size_t k, size_t f0, size_t nsl, float* p) {
-  for (size_t t = 0; t < k; ++t) {
-    const float* row = x + (t0 + t) * in;
-    for (size_t s = 0; s < nsl; ++s) {
-      const size_t f = f0 + s * kCalibSliver;
-      float* dst = p + s * kKc * kCalibSliver + t * kCalibSliver;
-      const size_t w = f >= in ? 0 : std::min(kCalibSliver, in - f);
-      if (w) std::memcpy(dst, row + f, w * sizeof(float));
-      if (w < kCalibSliver) std::memset(dst + w, 0, (kCalibSliver - w) * sizeof(float));
+// Packs the batch into slivers (calib-kernels.h): sliver s holds features [16 s, 16 s + 16) of every token,
+// [tokens][16] (zero past `in`); slivers are tokens * 16 floats apart. f16/bf16 are widened on the way. One
+// chunk per block of kPackTokens tokens, whose rows stay in cache while their slivers are written.
+Status pack_batch(const void* xv, DType dtype, size_t tokens, size_t in, float* xp) {
+  const auto* x = static_cast<const uint8_t*>(xv);
+  const size_t es = dtype_size(dtype), nsl = chunk_count(in, kCalibSliver);
+  return parallel_for(chunk_count(tokens, kPackTokens), [&](size_t chunk) {
+    const size_t t0 = chunk * kPackTokens, t1 = std::min(tokens, t0 + kPackTokens);
+    const float* rows = reinterpret_cast<const float*>(x + t0 * in * es);
+    std::vector<float> wide;
+    if (dtype != DType::kF32) {
+      wide.resize((t1 - t0) * in);
+      WS_RETURN_IF_ERROR(convert(x + t0 * in * es, dtype, wide.data(), DType::kF32, wide.size()));
+      rows = wide.data();
     }
-  }
+    for (size_t sl = 0; sl < nsl; ++sl) {
+      const size_t f = sl * kCalibSliver, w = std::min(kCalibSliver, in - f);
+      float* dst = xp + sl * tokens * kCalibSliver + t0 * kCalibSliver;
+      for (size_t t = 0; t < t1 - t0; ++t, dst += kCalibSliver) {
+        if (w == kCalibSliver) {
+          std::memcpy(dst, rows + t * in + f, kCalibSliver * sizeof(float));
+        } else {
+          std::memcpy(dst, rows + t * in + f, w * sizeof(float));
+          std::memset(dst + w, 0, (kCalibSliver - w) * sizeof(float));
+        }
+      }
+    }
+    return Status::ok();
+  });
 }
 
 enum class Epilogue { kStore, kUpdate };
 
 struct GramJob {
-  const float* x;
+  const float* xp;  // the packed batch
   size_t tokens, in;
   float* out;
   Epilogue mode;
@@ -138,28 +140,24 @@ void block_of(size_t chunk, size_t* bi, size_t* bj) {
   *bj = chunk - i * (i + 1) / 2;
 }
 
-void gram_block(const GramJob& g, size_t bi, size_t bj, std::vector<float>& ap, std::vector<float>& bp,
-                std::vector<float>& acc) {
+void gram_block(const GramJob& g, size_t bi, size_t bj, std::vector<float>& acc) {
   const size_t i0 = bi * kBlock, j0 = bj * kBlock;
   const size_t mi = std::min(kBlock, g.in - i0), mj = std::min(kBlock, g.in - j0);
-  const size_t si = (mi + kCalibSliver - 1) / kCalibSliver, sj = (mj + kCalibSliver - 1) / kCalibSliver;
+  const size_t si = chunk_count(mi, kCalibSliver), sj = chunk_count(mj, kCalibSliver);
   const bool diag = bi == bj;
-  const size_t stride = kKc * kCalibSliver;
-  ap.resize(si * stride);
-  if (!diag) bp.resize(sj * stride);
+  const size_t stride = g.tokens * kCalibSliver;
+  const float* ap = g.xp + (i0 / kCalibSliver) * stride;
+  const float* bp = g.xp + (j0 / kCalibSliver) * stride;
   acc.resize(kBlock * kBlock);
-  const float* b = diag ? ap.data() : bp.data();
   for (size_t t0 = 0; t0 < g.tokens; t0 += kKc) {
     const size_t k = std::min(kKc, g.tokens - t0);
-    pack(g.x, g.in, t0, k, i0, si, ap.data());
-    if (!diag) pack(g.x, g.in, t0, k, j0, sj, bp.data());
     for (size_t jc = 0; jc < sj; jc += kCalibMaxNs) {
       const int ns = static_cast<int>(std::min<size_t>(kCalibMaxNs, sj - jc));
       const size_t c0 = jc * kCalibSliver;
       for (size_t r0 = 0; r0 < si * kCalibSliver; r0 += kCalibMr) {
         if (diag && c0 > r0 + kCalibMr - 1) continue;  // wholly above the diagonal
-        const float* a = ap.data() + (r0 / kCalibSliver) * stride + r0 % kCalibSliver;
-        g.micro(a, b + jc * stride, stride, ns, k, acc.data() + r0 * kBlock + c0, kBlock, t0 == 0);
+        const float* a = ap + (r0 / kCalibSliver) * stride + t0 * kCalibSliver + r0 % kCalibSliver;
+        g.micro(a, bp + jc * stride + t0 * kCalibSliver, stride, ns, k, acc.data() + r0 * kBlock + c0, kBlock, t0 == 0);
       }
     }
   }
@@ -190,15 +188,16 @@ Status mirror(float* m, size_t in) {
   });
 }
 
-Status gram_driver(const void* xv, DType dtype, size_t tokens, size_t in, float* out, Epilogue mode, uint64_t seen,
-                   const std::atomic<bool>* cancel) {
-  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
-  if (in == 0) return Status::ok();
-  if (mode == Epilogue::kUpdate && tokens == 0) return Status::ok();
-  std::vector<float> buf;
-  const float* x = nullptr;
-  WS_RETURN_IF_ERROR(as_f32(xv, dtype, tokens * in, &buf, &x));
-  GramJob g{x, tokens, in, out, mode, seen == 0, 0.0f, 1.0f, best_micro()};
+Status gram_pass(const void* xv, DType dtype, size_t tokens, size_t in, float* out, Epilogue mode, uint64_t seen,
+                 const std::atomic<bool>* cancel) {
+  std::vector<float> xp;
+  try {
+    xp.resize(chunk_count(in, kCalibSliver) * kCalibSliver * tokens);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "cannot allocate the packed calibration batch (" + std::to_string(tokens) + " x " + std::to_string(in) + ")");
+  }
+  WS_RETURN_IF_ERROR(pack_batch(xv, dtype, tokens, in, xp.data()));
+  GramJob g{xp.data(), tokens, in, out, mode, seen == 0, 0.0f, 1.0f, best_micro()};
   if (mode == Epilogue::kUpdate) {
     const double total = static_cast<double>(seen) + static_cast<double>(tokens);
     g.a = static_cast<float>(static_cast<double>(seen) / total);
@@ -208,10 +207,10 @@ Status gram_driver(const void* xv, DType dtype, size_t tokens, size_t in, float*
   WS_RETURN_IF_ERROR(parallel_for(
       nb * (nb + 1) / 2,
       [&](size_t chunk) {
-        thread_local std::vector<float> ap, bp, acc;
+        thread_local std::vector<float> acc;
         size_t bi = 0, bj = 0;
         block_of(chunk, &bi, &bj);
-        gram_block(g, bi, bj, ap, bp, acc);
+        gram_block(g, bi, bj, acc);
         return Status::ok();
       },
       cancel));
@@ -234,18 +233,34 @@ Status non_finite_error(size_t index, size_t in) {
 
 }  // namespace
 
+size_t calib_pass_tokens(size_t in) {
+  const size_t per = chunk_count(in, kCalibSliver) * kCalibSliver;
+  constexpr size_t kPassFloats = size_t{1} << 25;  // the packed copy of a pass: at most 128 MiB
+  return std::max<size_t>(kKc, kPassFloats / std::max<size_t>(per, 1) / kKc * kKc);
+}
+
 Status calib_sumsq(const void* xv, DType dtype, size_t tokens, size_t in, double* sums, const std::atomic<bool>* cancel) {
   WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
   const auto* x = static_cast<const uint8_t*>(xv);
   const size_t es = dtype_size(dtype);
   const CalibSumsqRowFn row = best_sumsq_row();
-  return parallel_for(
-      chunk_count(in, kSumsqCols),
+  // Chunks are (token block, column range): rows are read in long contiguous runs, and every shape gives work
+  // to several threads. Only the token blocks shape the arithmetic; the column ranges are free.
+  const size_t tblocks = chunk_count(tokens, kCalibSumsqTokens), cblocks = chunk_count(in, kSumsqCols);
+  std::vector<double> partial;
+  try {
+    partial.assign(tblocks * in, 0.0);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "cannot allocate the partial sums of squares");
+  }
+  WS_RETURN_IF_ERROR(parallel_for(
+      tblocks * cblocks,
       [&](size_t chunk) {
-        const size_t c0 = chunk * kSumsqCols, w = std::min(kSumsqCols, in - c0);
-        double acc[kSumsqCols] = {};
+        const size_t tb = chunk / cblocks, c0 = (chunk % cblocks) * kSumsqCols, w = std::min(kSumsqCols, in - c0);
+        const size_t t0 = tb * kCalibSumsqTokens, t1 = std::min(tokens, t0 + kCalibSumsqTokens);
+        double* acc = partial.data() + tb * in + c0;
         float seg[kSumsqCols];
-        for (size_t t = 0; t < tokens; ++t) {
+        for (size_t t = t0; t < t1; ++t) {
           const uint8_t* src = x + (t * in + c0) * es;
           if (dtype == DType::kF32) {
             std::memcpy(seg, src, w * sizeof(float));  // (x may be unaligned)
@@ -254,19 +269,33 @@ Status calib_sumsq(const void* xv, DType dtype, size_t tokens, size_t in, double
           }
           row(seg, w, acc);
         }
-        std::memcpy(sums + c0, acc, w * sizeof(double));
         return Status::ok();
       },
-      cancel);
+      cancel));
+  for (size_t j = 0; j < in; ++j) sums[j] = 0.0;
+  for (size_t tb = 0; tb < tblocks; ++tb)
+    for (size_t j = 0; j < in; ++j) sums[j] += partial[tb * in + j];
+  return Status::ok();
 }
 
 Status calib_gram(const void* x, DType dtype, size_t tokens, size_t in, float* g, const std::atomic<bool>* cancel) {
-  return gram_driver(x, dtype, tokens, in, g, Epilogue::kStore, 0, cancel);
+  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
+  if (in == 0) return Status::ok();
+  return gram_pass(x, dtype, tokens, in, g, Epilogue::kStore, 0, cancel);
 }
 
-Status calib_hessian_update(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h,
+Status calib_hessian_update(const void* xv, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h,
                             const std::atomic<bool>* cancel) {
-  return gram_driver(x, dtype, tokens, in, h, Epilogue::kUpdate, seen, cancel);
+  WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
+  if (in == 0) return Status::ok();
+  // A batch larger than one pass is applied as consecutive sub-batches (the same update, as if added in parts).
+  const auto* x = static_cast<const uint8_t*>(xv);
+  const size_t step = calib_pass_tokens(in), es = dtype_size(dtype);
+  for (size_t t0 = 0; t0 < tokens; t0 += step) {
+    const size_t b = std::min(step, tokens - t0);
+    WS_RETURN_IF_ERROR(gram_pass(x + t0 * in * es, dtype, b, in, h, Epilogue::kUpdate, seen + t0, cancel));
+  }
+  return Status::ok();
 }
 
 Status calib_add(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, double* sums, float* h,

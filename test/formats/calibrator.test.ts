@@ -148,6 +148,26 @@ describe('blocked kernels against the scalar reference', () => {
     });
   }
 
+  it('a batch longer than one pass is applied as consecutive sub-batches, as the reference does', () => {
+    const pass = 2 ** 25 / 16;  // calib_pass_tokens(1): the packed copy of a pass stays under 2^25 floats
+    const tokens = pass + 77;
+    const x = randomX(tokens, 1, 3);
+    const run = (backend: 'ref' | 'auto', parts: number[]) => {
+      const sums = new Float64Array(1);
+      const h = new Float32Array(1);
+      let seen = 0;
+      for (const b of parts) {
+        native.calibAddSync(x.subarray(seen, seen + b), 'f32', b, 1, seen, sums, h, true, backend);
+        seen += b;
+      }
+      return h[0];
+    };
+    const whole = run('auto', [tokens]);
+    expect(whole).toBe(run('auto', [pass, 77]));
+    expect(run('ref', [tokens])).toBe(run('ref', [pass, 77]));
+    expect(Math.abs(whole - run('ref', [tokens])) / whole).toBeLessThan(1e-5);
+  });
+
   it('f16 and bf16 inputs give the bits of their f32 widening', () => {
     const n = 77, tokens = 140;
     const x = tensor(randomX(tokens, n, 5), [tokens, n]);

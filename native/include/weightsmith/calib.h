@@ -3,8 +3,9 @@
 // section 4, Calibrator). x is a batch [tokens, in] (row-major, f32, f16 or bf16; f16/bf16 are widened to f32
 // exactly).
 //
-// - Column sums of squares, in f64: sums[j] = sum over t of x[t,j]^2, each column summed in token order (every
-//   x^2 of an f32 is exact in f64, so the SIMD kernels give the reference's bits).
+// - Column sums of squares, in f64: sums[j] = sum over t of x[t,j]^2, each column summed in token order within
+//   blocks of kCalibSumsqTokens tokens, the block sums then added in order (every x^2 of an f32 is exact in
+//   f64, so the SIMD kernels give the reference's bits).
 // - Gram matrix G = x^T x (in x in, f32, symmetric, both triangles written): G[i][j] = sum over t of
 //   x[t,i] * x[t,j]. The reference sums in token order with one rounding per product and per sum; the blocked
 //   kernels use fused multiply-adds and sum each output tile over tokens in blocks of fixed size, in a fixed
@@ -13,6 +14,8 @@
 // - Hessian update, tokens-based: with n tokens seen before and b in the batch,
 //   H <- H * a + G * c, a = f32(n / (n + b)), c = f32(2 / (n + b)) (H = G * c when n = 0), in f32 with two
 //   products and one sum per element (no fused multiply-add), so H = (2 / N) sum x x^T over the N tokens seen.
+//   A batch of more than calib_pass_tokens(in) tokens is applied as consecutive sub-batches of that size (the
+//   optimized kernels pack one sub-batch at a time; the reference does the same).
 //   The references (SparseGPT, GPTQ, llm-compressor) count calibration sequences instead of tokens: their H is
 //   ours times (tokens per sequence), a constant factor that changes neither the GPTQ / SparseGPT updates
 //   (dampening is relative to mean(diag H)) nor any ranking.
@@ -26,6 +29,12 @@
 #include "weightsmith/status.h"
 
 namespace ws {
+
+// Tokens per block of the sums of squares (part of the spec: it fixes the order of the f64 additions).
+constexpr size_t kCalibSumsqTokens = 256;
+
+// Tokens per pass of the Hessian update (a multiple of 128; the packed f32 copy of a pass stays under 128 MiB).
+size_t calib_pass_tokens(size_t in);
 
 // sums[j] = column sums of squares of x (overwritten; in values). Threaded over fixed column ranges.
 Status calib_sumsq(const void* x, DType dtype, size_t tokens, size_t in, double* sums,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Scalar reference of the calibration statistics (the spec; see calib.h): column sums of squares in f64 and
-// the Gram matrix in f32, both summed in token order, and the Hessian update with two products and one sum.
+// the Gram matrix in f32, summed in token order (the squares in blocks of kCalibSumsqTokens), and the Hessian update with two products and one sum.
 #include <cstring>
 #include <new>
 #include <string>
@@ -35,12 +35,17 @@ float at(const uint8_t* x, DType dtype, size_t i) {
 Status calib_sumsq_ref(const void* xv, DType dtype, size_t tokens, size_t in, double* sums) {
   WS_RETURN_IF_ERROR(check(dtype));
   const auto* x = static_cast<const uint8_t*>(xv);
+  std::vector<double> block(in);
   for (size_t j = 0; j < in; ++j) sums[j] = 0.0;
-  for (size_t t = 0; t < tokens; ++t)
-    for (size_t j = 0; j < in; ++j) {
-      const double v = at(x, dtype, t * in + j);
-      sums[j] += v * v;
-    }
+  for (size_t t0 = 0; t0 < tokens; t0 += kCalibSumsqTokens) {
+    for (size_t j = 0; j < in; ++j) block[j] = 0.0;
+    for (size_t t = t0; t < tokens && t < t0 + kCalibSumsqTokens; ++t)
+      for (size_t j = 0; j < in; ++j) {
+        const double v = at(x, dtype, t * in + j);
+        block[j] += v * v;
+      }
+    for (size_t j = 0; j < in; ++j) sums[j] += block[j];
+  }
   return Status::ok();
 }
 
@@ -68,11 +73,16 @@ Status calib_hessian_update_ref(const void* x, DType dtype, size_t tokens, size_
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "cannot allocate the Gram matrix (" + std::to_string(in) + " x " + std::to_string(in) + ")");
   }
-  WS_RETURN_IF_ERROR(calib_gram_ref(x, dtype, tokens, in, g.data()));
-  const double total = static_cast<double>(seen) + static_cast<double>(tokens);
-  const float a = static_cast<float>(static_cast<double>(seen) / total);
-  const float c = static_cast<float>(2.0 / total);
-  for (size_t i = 0; i < in * in; ++i) h[i] = seen == 0 ? g[i] * c : h[i] * a + g[i] * c;
+  const size_t step = calib_pass_tokens(in), es = dtype_size(dtype);
+  for (size_t t0 = 0; t0 < tokens; t0 += step) {
+    const size_t b = tokens - t0 < step ? tokens - t0 : step;
+    const uint64_t n = seen + t0;
+    WS_RETURN_IF_ERROR(calib_gram_ref(static_cast<const uint8_t*>(x) + t0 * in * es, dtype, b, in, g.data()));
+    const double total = static_cast<double>(n) + static_cast<double>(b);
+    const float a = static_cast<float>(static_cast<double>(n) / total);
+    const float c = static_cast<float>(2.0 / total);
+    for (size_t i = 0; i < in * in; ++i) h[i] = n == 0 ? g[i] * c : h[i] * a + g[i] * c;
+  }
   return Status::ok();
 }
 
