@@ -32,6 +32,7 @@
         "native/kernels/cpu/convert-cpu.cpp",
         "native/kernels/cpu/arch/x86/bnb4-avx2.cpp",
         "native/kernels/cpu/arch/x86/bnb4-avx512.cpp",
+        "native/kernels/cpu/arch/x86/calib-avx2.cpp",
         "native/kernels/cpu/arch/x86/calib-avx512.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
         "native/kernels/cpu/arch/x86/convert-avx512.cpp",

@@ -23,6 +23,7 @@ using CalibMicroFn = void (*)(const float* a, const float* b, size_t stride, int
 // sums[j] += double(x[j])^2 for j < n (exact products, one rounding per sum).
 using CalibSumsqRowFn = void (*)(const float* x, size_t n, double* sums);
 
+CalibMicroFn calib_micro_avx2_fn();
 CalibMicroFn calib_micro_avx512_fn();
 CalibSumsqRowFn calib_sumsq_row_avx512_fn();
 

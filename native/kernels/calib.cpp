@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Calibration statistics (calib.h): argument checks, SIMD dispatch and the blocked, threaded drivers.
 //
-// Gram / Hessian: the lower triangle of G is cut into square blocks of kBlock features; one chunk computes one
-// block over all tokens of the batch, packing kKc tokens at a time of its row and column features into
-// slivers (calib-kernels.h) and running 8 x (16..48) micro-kernels into a block accumulator, then writes the
-// block (G, or H * a + G * c). The upper triangle is mirrored at the end. Chunk boundaries and the token order
-// of every sum depend only on the sizes, so the result is bit-identical for any thread count.
+// Gram / Hessian: the batch is first packed into 16-feature slivers (calib-kernels.h). The lower triangle of G
+// is cut into square blocks of kBlock features; one chunk computes one block over all tokens of the batch,
+// kKc tokens at a time, with 8 x (16..48) micro-kernels into a block accumulator (the column panel stays in L1
+// while the row panel streams from L2), then writes the block (G, or H * a + G * c). The upper triangle is
+// mirrored at the end. Chunk boundaries and the token order of every sum depend only on the sizes, so the
+// result is bit-identical for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -30,19 +31,29 @@ constexpr size_t kSumsqCols = 2048;  // columns per chunk of the sums of squares
 constexpr size_t kMirrorTile = 64;
 constexpr size_t kPackTokens = 64;  // tokens per chunk of the packing pass
 
-void micro_generic(const float* a, const float* b, size_t stride, int ns, size_t k, float* c, size_t ldc, bool first) {
-  float acc[kCalibMr][kCalibMaxNs * kCalibSliver];
-  const size_t nq = static_cast<size_t>(ns) * kCalibSliver;
-  for (size_t r = 0; r < kCalibMr; ++r)
-    for (size_t q = 0; q < nq; ++q) acc[r][q] = first ? 0.0f : c[r * ldc + q];
-  for (size_t t = 0; t < k; ++t) {
-    for (size_t r = 0; r < kCalibMr; ++r) {
+// The portable micro-kernel: one row of the tile at a time (16 ns accumulators, which the baseline compiler keeps
+// in vector registers), products rounded before the sums, so it gives the reference's bits.
+template <int NS>
+void micro_rows(const float* a, const float* b, size_t stride, size_t k, float* c, size_t ldc, bool first) {
+  constexpr size_t kQ = NS * kCalibSliver;
+  for (size_t r = 0; r < kCalibMr; ++r) {
+    float acc[kQ];
+    for (size_t q = 0; q < kQ; ++q) acc[q] = first ? 0.0f : c[r * ldc + q];
+    for (size_t t = 0; t < k; ++t) {
       const float ar = a[t * kCalibSliver + r];
-      for (size_t q = 0; q < nq; ++q) acc[r][q] += ar * b[(q / kCalibSliver) * stride + t * kCalibSliver + q % kCalibSliver];
+      for (int s = 0; s < NS; ++s) {
+        const float* bt = b + s * stride + t * kCalibSliver;
+        for (size_t q = 0; q < kCalibSliver; ++q) acc[s * kCalibSliver + q] += ar * bt[q];
+      }
     }
+    for (size_t q = 0; q < kQ; ++q) c[r * ldc + q] = acc[q];
   }
-  for (size_t r = 0; r < kCalibMr; ++r)
-    for (size_t q = 0; q < nq; ++q) c[r * ldc + q] = acc[r][q];
+}
+
+void micro_generic(const float* a, const float* b, size_t stride, int ns, size_t k, float* c, size_t ldc, bool first) {
+  if (ns == 3) micro_rows<3>(a, b, stride, k, c, ldc, first);
+  else if (ns == 2) micro_rows<2>(a, b, stride, k, c, ldc, first);
+  else micro_rows<1>(a, b, stride, k, c, ldc, first);
 }
 
 void sumsq_row_generic(const float* x, size_t n, double* sums) {
@@ -56,6 +67,8 @@ CalibMicroFn best_micro() {
 #if defined(__x86_64__)
   if (simd_level() >= SimdLevel::kAvx512)
     if (CalibMicroFn fn = calib_micro_avx512_fn()) return fn;
+  if (simd_level() >= SimdLevel::kAvx2)
+    if (CalibMicroFn fn = calib_micro_avx2_fn()) return fn;
 #endif
   return micro_generic;
 }
