@@ -37,8 +37,7 @@ export interface CalibratorFileOptions {
   signal?: AbortSignal;
 }
 
-const NAMES = ['input_norms', 'input_sumsq', 'hessian', 'tokens'] as const;
-type StatName = (typeof NAMES)[number];
+type StatName = 'input_norms' | 'input_sumsq' | 'hessian' | 'tokens';
 const METADATA = { format: 'weightsmith-calibration', hessian: '(2 / tokens) * sum x x^T', input_norms: 'sqrt(sum x^2 / tokens)' };
 
 function checkNonFinite(v: unknown): 'error' | 'zero' | 'propagate' {
@@ -158,6 +157,10 @@ export class Calibrator {
    */
   inputNorms(): Tensor {
     this.#checkIdle('inputNorms');
+    return this.#norms();
+  }
+
+  #norms(): Tensor {
     const out = new Float32Array(this.inFeatures);
     if (this.#count > 0) for (let j = 0; j < out.length; j++) out[j] = Math.sqrt(this.#sums[j] / this.#count);
     return tensor(out, [this.inFeatures]);
@@ -187,7 +190,7 @@ export class Calibrator {
       const module = checkModule(opts.module);
       const signal = checkSignal(opts.signal);
       await this.#queue;
-      await save(path, this.#entries(module), { metadata: METADATA, signal });
+      await save(path, this.#entries(module, true), { metadata: METADATA, signal });
     })(), caller);
   }
 
@@ -197,7 +200,7 @@ export class Calibrator {
     const opts = checkOptions<CalibratorFileOptions>(options, 'options', ['module']);
     const module = checkModule(opts.module);
     this.#checkIdle('saveSync');
-    saveSync(path, this.#entries(module), { metadata: METADATA });
+    saveSync(path, this.#entries(module, false), { metadata: METADATA });
   }
 
   /**
@@ -248,7 +251,7 @@ export class Calibrator {
       const signal = checkSignal(opts.signal);
       const all = checkRecord(calibrators);
       await Promise.all(all.map(([, c]) => c.#queue));
-      await save(path, Object.assign({}, ...all.map(([m, c]) => c.#entries(m))), { metadata: METADATA, signal });
+      await save(path, Object.assign({}, ...all.map(([m, c]) => c.#entries(m, true))), { metadata: METADATA, signal });
     })(), caller);
   }
 
@@ -257,12 +260,12 @@ export class Calibrator {
     checkString(path, 'path');
     const all = checkRecord(calibrators);
     for (const [, c] of all) c.#checkIdle('saveAllSync');
-    saveSync(path, Object.assign({}, ...all.map(([m, c]) => c.#entries(m))), { metadata: METADATA });
+    saveSync(path, Object.assign({}, ...all.map(([m, c]) => c.#entries(m, false))), { metadata: METADATA });
   }
 
   /**
-   * Loads every calibrator of a file: keys are grouped by module prefix (the name before `.input_norms`,
-   * `.hessian`, `.tokens`, `.input_sumsq`; `''` for unprefixed keys). Other keys are ignored.
+   * Loads every calibrator of a file: one per `<module>.input_norms` key (`''` for an unprefixed
+   * `input_norms`), with that module's `.tokens`, `.input_sumsq` and `.hessian`. Other keys are ignored.
    */
   static loadAll(path: string, options?: { signal?: AbortSignal }): Promise<Record<string, Calibrator>> {
     const caller: { stack?: string } = {};
@@ -316,13 +319,14 @@ export class Calibrator {
     return { x: t, tokens, checkFinite: nonFinite === 'error' };
   }
 
-  #entries(module: string): Record<string, Tensor> {
+  /** The tensors of a file; `copy`: a snapshot (an async save must not see later batches). */
+  #entries(module: string, copy: boolean): Record<string, Tensor> {
     const out: Record<string, Tensor> = {
-      [keyOf(module, 'input_norms')]: this.inputNorms(),
+      [keyOf(module, 'input_norms')]: this.#norms(),
       [keyOf(module, 'input_sumsq')]: tensor(this.#sums.slice(), [this.inFeatures]),
       [keyOf(module, 'tokens')]: tensor(BigInt64Array.of(BigInt(this.#count)), [1]),
     };
-    if (this.#hessian) out[keyOf(module, 'hessian')] = tensor(this.#hessian, [this.inFeatures, this.inFeatures]);
+    if (this.#hessian) out[keyOf(module, 'hessian')] = tensor(copy ? this.#hessian.slice() : this.#hessian, [this.inFeatures, this.inFeatures]);
     return out;
   }
 
@@ -340,10 +344,8 @@ export class Calibrator {
   static #allFromFile(f: WeightFile): Record<string, Calibrator> {
     const modules = new Set<string>();
     for (const name of f.names()) {
-      for (const stat of NAMES) {
-        if (name === stat) modules.add('');
-        else if (name.endsWith(`.${stat}`)) modules.add(name.slice(0, -stat.length - 1));
-      }
+      if (name === 'input_norms') modules.add('');
+      else if (name.endsWith('.input_norms')) modules.add(name.slice(0, -'.input_norms'.length));
     }
     const out: Record<string, Calibrator> = {};
     for (const m of [...modules].sort()) out[m] = Calibrator.#fromFile(f, m);

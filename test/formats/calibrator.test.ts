@@ -393,6 +393,33 @@ describe('save and load', () => {
     expect(one.count).toBe(mods.lm_head.count);
   });
 
+  it('save captures the batches added before it, not those added while it writes', async () => {
+    const c = new Calibrator(n, { hessian: true });
+    c.addSync(xs[0]);
+    const snapshot = bytesOf(c.hessian().data);
+    const file = path.join(tmp.dir, 'snap.safetensors');
+    const saving = c.save(file);
+    const adding = c.add(xs[1]);
+    await Promise.all([saving, adding]);
+    expect(c.count).toBe(61);
+    const back = Calibrator.loadSync(file);
+    expect(back.count).toBe(30);
+    expect(bytesOf(back.hessian().data).equals(snapshot)).toBe(true);
+  });
+
+  it('loadAll takes one calibrator per input_norms key and ignores other tensors', () => {
+    const c = new Calibrator(n);
+    c.addSync(xs[0]);
+    const file = path.join(tmp.dir, 'mixed.safetensors');
+    saveSync(file, {
+      'm.input_norms': c.inputNorms(), 'm.tokens': tensor([30n], [1], 'i64'), 'model.embed.weight': tensor(new Float32Array(4), [2, 2]),
+      'other.tokens': tensor([1n], [1], 'i64'),
+    });
+    const all = Calibrator.loadAllSync(file);
+    expect(Object.keys(all)).toEqual(['m']);
+    expect(all.m.count).toBe(30);
+  });
+
   it('load errors: missing module, bad shapes, bad dtypes', async () => {
     const c = new Calibrator(n, { hessian: true });
     c.addSync(xs[0]);
