@@ -250,6 +250,27 @@ describe('Calibrator API', () => {
     expect(bytesOf(c.hessian().data).equals(before)).toBe(true);
   });
 
+  it('an abort during a batch either rejects with nothing changed or lets the whole batch finish', async () => {
+    const big = tensor(randomX(4096, 512, 4), [4096, 512]);
+    for (const delay of [0, 1, 5]) {
+      const c = new Calibrator(512, { hessian: true });
+      c.addSync(tensor(randomX(8, 512, 5), [8, 512]));
+      const h0 = bytesOf(c.hessian().data);
+      const ac = new AbortController();
+      const p = c.add(big, { signal: ac.signal });
+      setTimeout(() => ac.abort(), delay);
+      const outcome = await p.then(() => 'done', (err: { code?: string }) => err.code);
+      if (outcome === 'done') {
+        expect(c.count).toBe(8 + 4096);
+        expect(bytesOf(c.hessian().data).equals(h0)).toBe(false);
+      } else {
+        expect(outcome).toBe('ABORT_ERR');
+        expect(c.count).toBe(8);
+        expect(bytesOf(c.hessian().data).equals(h0)).toBe(true);
+      }
+    }
+  });
+
   it('norms only: hessian() is ERR_CONFIG', () => {
     const c = new Calibrator(n);
     c.addSync(x1);
