@@ -64,16 +64,17 @@ const keyOf = (module: string, name: StatName) => (module ? `${module}.${name}` 
 /**
  * Accumulates the statistics of a linear layer's inputs `x` (`[tokens, inFeatures]`, or any shape whose last
  * dimension is `inFeatures`; f32, f16 or bf16), over any number of batches:
- * - the column sums of squares, in f64 (each column summed in token order within a batch, then added to the
- *   running total), giving {@link inputNorms}: `sqrt(sum x_j^2 / count)`, Wanda's `||X_j||_2` divided by
+ * - the column sums of squares, in f64 (each column summed in token order within blocks of 256 tokens, the
+ *   block sums then added to the running total), giving {@link inputNorms}: `sqrt(sum x_j^2 / count)`, Wanda's `||X_j||_2` divided by
  *   `sqrt(count)` (a constant factor that does not change any per-row ranking);
  * - optionally the Hessian `H = (2 / count) sum x x^T` (f32), updated per batch of b tokens after n as
  *   `H <- H * n/(n+b) + (x^T x) * 2/(n+b)`. The references (SparseGPT, GPTQ, llm-compressor) count sequences
  *   rather than tokens; their H is ours times the tokens per sequence, a constant factor that changes neither
  *   GPTQ / SparseGPT (dampening is relative to the mean diagonal) nor any ranking.
  *
- * x^T x is a blocked, multi-threaded f32 kernel (AVX-512 when available); every result is bit-identical for any
- * thread count. `count` is in tokens. Batches added with {@link add} run one at a time in call order.
+ * x^T x is a blocked, multi-threaded f32 kernel (AVX-512 or AVX2 FMA micro-kernels when available); every result
+ * is bit-identical for any thread count. `count` is in tokens. Batches added with {@link add} run one at a time
+ * in call order; while one is in flight the synchronous methods throw `ERR_CONFIG` (await it first).
  */
 export class Calibrator {
   /** Input features (the last dimension of every batch). */
