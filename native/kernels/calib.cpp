@@ -294,6 +294,10 @@ Status calib_sumsq(const void* xv, DType dtype, size_t tokens, size_t in, double
 Status calib_gram(const void* x, DType dtype, size_t tokens, size_t in, float* g, const std::atomic<bool>* cancel) {
   WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
   if (in == 0) return Status::ok();
+  if (tokens == 0) {
+    std::fill(g, g + in * in, 0.0f);
+    return Status::ok();
+  }
   return gram_pass(x, dtype, tokens, in, g, Epilogue::kStore, 0, cancel);
 }
 

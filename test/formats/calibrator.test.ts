@@ -168,6 +168,12 @@ describe('blocked kernels against the scalar reference', () => {
     expect(Math.abs(whole - run('ref', [tokens])) / whole).toBeLessThan(1e-5);
   });
 
+  it('x^T x of no tokens is zero', () => {
+    const g = new Float32Array(9).fill(7);
+    native.calibGramSync(new Float32Array(0), 'f32', 0, 3, g);
+    expect(Array.from(g)).toEqual(new Array(9).fill(0));
+  });
+
   it('f16 and bf16 inputs give the bits of their f32 widening', () => {
     const n = 77, tokens = 140;
     const x = tensor(randomX(tokens, n, 5), [tokens, n]);
