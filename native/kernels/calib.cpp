@@ -4,9 +4,9 @@
 // Gram / Hessian: the batch is first packed into 16-feature slivers (calib-kernels.h). The lower triangle of G
 // is cut into square blocks of kBlock features; one chunk computes one block over all tokens of the batch,
 // kKc tokens at a time, with 8 x (16..48) micro-kernels into a block accumulator (the column panel stays in L1
-// while the row panel streams from L2), then writes the block (G, or H * a + G * c). The upper triangle is
-// mirrored at the end. Chunk boundaries and the token order of every sum depend only on the sizes, so the
-// result is bit-identical for any thread count.
+// while the row panel streams from L2), then writes the block and its transpose (G, or H * a + G * c). Chunk
+// boundaries and the token order of every sum depend only on the sizes, so the result is bit-identical for any
+// thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -28,7 +28,6 @@ namespace {
 constexpr size_t kBlock = 192;      // features per block side: a multiple of 16 and of 48
 constexpr size_t kKc = 128;         // tokens per packed panel
 constexpr size_t kSumsqCols = 2048;  // columns per chunk of the sums of squares
-constexpr size_t kMirrorTile = 64;
 constexpr size_t kPackTokens = 64;  // tokens per chunk of the packing pass
 
 // The portable micro-kernel: one row of the tile at a time (16 ns accumulators, which the baseline compiler keeps
@@ -144,6 +143,17 @@ struct GramJob {
   CalibMicroFn micro;
 };
 
+// dst[q] = src[q] (kStore), src[q] * c (the first batch) or dst[q] * a + src[q] * c, for q < n.
+void write_run(const GramJob& g, float* dst, const float* src, size_t n) {
+  if (g.mode == Epilogue::kStore) {
+    for (size_t q = 0; q < n; ++q) dst[q] = src[q];  // (short runs: a loop beats memcpy's rep movs here)
+  } else if (g.fresh) {
+    for (size_t q = 0; q < n; ++q) dst[q] = src[q] * g.c;
+  } else {
+    for (size_t q = 0; q < n; ++q) dst[q] = dst[q] * g.a + src[q] * g.c;
+  }
+}
+
 // Block row bi, block column bj <= bi of the lower triangle.
 void block_of(size_t chunk, size_t* bi, size_t* bj) {
   size_t i = static_cast<size_t>((std::sqrt(8.0 * static_cast<double>(chunk) + 1.0) - 1.0) / 2.0);
@@ -174,31 +184,24 @@ void gram_block(const GramJob& g, size_t bi, size_t bj, std::vector<float>& acc)
       }
     }
   }
-  for (size_t r = 0; r < mi; ++r) {
-    float* dst = g.out + (i0 + r) * g.in + j0;
-    const float* src = acc.data() + r * kBlock;
-    const size_t n = diag ? r + 1 : mj;
-    if (g.mode == Epilogue::kStore) {
-      std::memcpy(dst, src, n * sizeof(float));
-    } else if (g.fresh) {
-      for (size_t q = 0; q < n; ++q) dst[q] = src[q] * g.c;
-    } else {
-      for (size_t q = 0; q < n; ++q) dst[q] = dst[q] * g.a + src[q] * g.c;
+  // The block's lower-triangle entries row by row, then their mirror images in the upper triangle (each entry
+  // of H updated from its own old value, as the reference does) through 16 x 16 transposed tiles, so that H is
+  // only ever written in contiguous runs (rows of H are 4 * in bytes apart and would evict each other).
+  for (size_t r = 0; r < mi; ++r) write_run(g, g.out + (i0 + r) * g.in + j0, acc.data() + r * kBlock, diag ? r + 1 : mj);
+  float tile[kCalibSliver][kCalibSliver];
+  for (size_t q0 = 0; q0 < mj; q0 += kCalibSliver) {
+    const size_t qn = std::min(kCalibSliver, mj - q0);
+    for (size_t r0 = diag ? q0 : 0; r0 < mi; r0 += kCalibSliver) {
+      const size_t rn = std::min(kCalibSliver, mi - r0);
+      for (size_t rr = 0; rr < rn; ++rr)
+        for (size_t k = 0; k < qn; ++k) tile[k][rr] = acc[(r0 + rr) * kBlock + q0 + k];
+      for (size_t k = 0; k < qn; ++k) {
+        // Diagonal block: only entries below the diagonal (row r0 + rr > column q0 + k) have an image.
+        const size_t first = diag && q0 + k + 1 > r0 ? q0 + k + 1 - r0 : 0;
+        if (first < rn) write_run(g, g.out + (j0 + q0 + k) * g.in + i0 + r0 + first, tile[k] + first, rn - first);
+      }
     }
   }
-}
-
-// Copies the lower triangle onto the upper one, in tiles, one band of rows per chunk.
-Status mirror(float* m, size_t in) {
-  return parallel_for(chunk_count(in, kMirrorTile), [&](size_t band) {
-    const size_t i0 = band * kMirrorTile, i1 = std::min(in, i0 + kMirrorTile);
-    for (size_t j0 = i0; j0 < in; j0 += kMirrorTile) {
-      const size_t j1 = std::min(in, j0 + kMirrorTile);
-      for (size_t i = i0; i < i1; ++i)
-        for (size_t j = std::max(j0, i + 1); j < j1; ++j) m[i * in + j] = m[j * in + i];
-    }
-    return Status::ok();
-  });
 }
 
 Status gram_pass(const void* xv, DType dtype, size_t tokens, size_t in, float* out, Epilogue mode, uint64_t seen,
@@ -227,7 +230,7 @@ Status gram_pass(const void* xv, DType dtype, size_t tokens, size_t in, float* o
         return Status::ok();
       },
       cancel));
-  return mirror(out, in);
+  return Status::ok();
 }
 
 // The first row-major index of a non-finite value, or SIZE_MAX.
