@@ -8,12 +8,13 @@
 //   f64, so the SIMD kernels give the reference's bits).
 // - Gram matrix G = x^T x (in x in, f32, symmetric, both triangles written): G[i][j] = sum over t of
 //   x[t,i] * x[t,j]. The reference sums in token order with one rounding per product and per sum; the blocked
-//   kernels use fused multiply-adds and sum each output tile over tokens in blocks of fixed size, in a fixed
-//   order, by one thread, so their result does not depend on the thread count (it differs from the reference
-//   by f32 rounding only).
+//   kernels sum each output tile over tokens in a fixed order, by one thread, so their result does not depend
+//   on the thread count. The portable kernel gives the reference's bits; the AVX2 / AVX-512 ones use fused
+//   multiply-adds and differ from it by f32 rounding only.
 // - Hessian update, tokens-based: with n tokens seen before and b in the batch,
 //   H <- H * a + G * c, a = f32(n / (n + b)), c = f32(2 / (n + b)) (H = G * c when n = 0), in f32 with two
-//   products and one sum per element (no fused multiply-add), so H = (2 / N) sum x x^T over the N tokens seen.
+//   products and one sum per element (no fused multiply-add), each entry from its own old value (both
+//   triangles), so H = (2 / N) sum x x^T over the N tokens seen.
 //   A batch of more than calib_pass_tokens(in) tokens is applied as consecutive sub-batches of that size (the
 //   optimized kernels pack one sub-batch at a time; the reference does the same).
 //   The references (SparseGPT, GPTQ, llm-compressor) count calibration sequences instead of tokens: their H is
@@ -36,7 +37,7 @@ constexpr size_t kCalibSumsqTokens = 256;
 // Tokens per pass of the Hessian update (a multiple of 128; the packed f32 copy of a pass stays under 128 MiB).
 size_t calib_pass_tokens(size_t in);
 
-// sums[j] = column sums of squares of x (overwritten; in values). Threaded over fixed column ranges.
+// sums[j] = column sums of squares of x (overwritten; in values). Threaded over (token block, column range).
 Status calib_sumsq(const void* x, DType dtype, size_t tokens, size_t in, double* sums,
                    const std::atomic<bool>* cancel = nullptr);
 Status calib_sumsq_ref(const void* x, DType dtype, size_t tokens, size_t in, double* sums);
