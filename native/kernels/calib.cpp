@@ -304,8 +304,7 @@ Status calib_gram(const void* x, DType dtype, size_t tokens, size_t in, float* g
   return gram_pass(x, dtype, tokens, in, g, Epilogue::kStore, 0, cancel);
 }
 
-Status calib_hessian_update(const void* xv, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h,
-                            const std::atomic<bool>* cancel) {
+Status calib_hessian_update(const void* xv, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h) {
   WS_RETURN_IF_ERROR(check_args(dtype, tokens, in));
   if (in == 0) return Status::ok();
   // A batch larger than one pass is applied as consecutive sub-batches (the same update, as if added in parts).
@@ -313,7 +312,7 @@ Status calib_hessian_update(const void* xv, DType dtype, size_t tokens, size_t i
   const size_t step = calib_pass_tokens(in), es = dtype_size(dtype);
   for (size_t t0 = 0; t0 < tokens; t0 += step) {
     const size_t b = std::min(step, tokens - t0);
-    WS_RETURN_IF_ERROR(gram_pass(x + t0 * in * es, dtype, b, in, h, Epilogue::kUpdate, seen + t0, cancel));
+    WS_RETURN_IF_ERROR(gram_pass(x + t0 * in * es, dtype, b, in, h, Epilogue::kUpdate, seen + t0, nullptr));
   }
   return Status::ok();
 }
@@ -330,7 +329,7 @@ Status calib_add(const void* x, DType dtype, size_t tokens, size_t in, uint64_t 
     for (size_t j = 0; j < in; ++j)
       if (!std::isfinite(batch[j])) return non_finite_error(first_non_finite(x, dtype, tokens * in), in);
   if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return Status(Code::kAborted, "The operation was aborted");
-  if (h != nullptr) WS_RETURN_IF_ERROR(calib_hessian_update(x, dtype, tokens, in, seen, h, nullptr));
+  if (h != nullptr) WS_RETURN_IF_ERROR(calib_hessian_update(x, dtype, tokens, in, seen, h));
   for (size_t j = 0; j < in; ++j) sums[j] += batch[j];
   return Status::ok();
 }

@@ -46,9 +46,9 @@ Status calib_sumsq_ref(const void* x, DType dtype, size_t tokens, size_t in, dou
 Status calib_gram(const void* x, DType dtype, size_t tokens, size_t in, float* g, const std::atomic<bool>* cancel = nullptr);
 Status calib_gram_ref(const void* x, DType dtype, size_t tokens, size_t in, float* g);
 
-// h <- h * a + (x^T x) * c as above, in place (in * in values, both triangles). `seen` = n, tokens = b.
-Status calib_hessian_update(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h,
-                            const std::atomic<bool>* cancel = nullptr);
+// h <- h * a + (x^T x) * c as above, in place (in * in values, both triangles). `seen` = n, tokens = b. Not
+// cancellable: an interrupted update would leave h half-updated.
+Status calib_hessian_update(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h);
 Status calib_hessian_update_ref(const void* x, DType dtype, size_t tokens, size_t in, uint64_t seen, float* h);
 
 // One calibration batch: sums (the running f64 totals, in values) += the batch's column sums of squares, and,
