@@ -209,7 +209,7 @@ function summarize(name, def, result, peer, baseline) {
     seconds: t,
     samples: result.samples,
     gbps,
-    vsMemcpy: gbps !== null && baseline && !def.baseline ? gbps / baseline.gbps : null,
+    vsMemcpy: gbps !== null && baseline && !def.baseline && (def.unit ?? 'GB/s') === 'GB/s' ? gbps / baseline.gbps : null,
     ref: null,
     peer: null,
     notes: result.notes ?? [],
@@ -271,7 +271,7 @@ function rowLines(row) {
   if (row.peer && row.peer.variants) {
     const parts = Object.entries(row.peer.variants).map(([k, v]) => {
       const g = row.peer.bytes / median(v) / 1e9;
-      return `${k} ${g.toFixed(2)} GB/s ${k === row.peer.method ? '(the ratio)' : `(${fmtRatio(row.gbps / g)})`}`;
+      return `${k} ${g.toFixed(2)} ${row.unit} ${k === row.peer.method ? '(the ratio)' : `(${fmtRatio(row.gbps / g)})`}`;
     });
     notes.push(`${row.peer.label}: ${parts.join(', ')}`);
   }

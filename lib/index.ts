@@ -37,6 +37,8 @@ export { bitsandbytesEntries, bitsandbytesConfig, bitsandbytesPlan, isBitsandbyt
 export { compressedTensorsEntries, quantizationConfig, readCompressedTensor, specFromConfig } from './compressed-tensors';
 export { compare } from './compare';
 export type { CompareResult } from './compare';
+export { Calibrator } from './calibrator';
+export type { CalibratorOptions, CalibratorAddOptions, CalibratorFileOptions } from './calibrator';
 export { setThreads, getThreads, cpuInfo } from './threads';
 export type { CpuInfo } from './threads';
 

@@ -116,6 +116,11 @@ export interface NativeAddon {
   compareF32(a: Float32Array, b: Float32Array): { sse: number; maxAbs: number; aa: number; bb: number; ab: number; n: number };
   dequantizeGgmlSync(blocks: Buf, type: number, out: Float32Array, n: number, backend?: 'ref' | 'auto'): void;
   dequantizeGgml(blocks: Buf, type: number, out: Float32Array, n: number, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  calibAddSync(x: Buf, dtype: string, tokens: number, inFeatures: number, seen: number, sums: Float64Array, hessian: Float32Array | null,
+    checkFinite: boolean, backend?: 'ref' | 'auto'): void;
+  calibAdd(x: Buf, dtype: string, tokens: number, inFeatures: number, seen: number, sums: Float64Array, hessian: Float32Array | null,
+    checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  calibGramSync(x: Buf, dtype: string, tokens: number, inFeatures: number, g: Float32Array, backend?: 'ref' | 'auto'): void;
 }
 
 // dist/cjs/native.js and lib/native.ts both sit two levels below the package root.

@@ -41,6 +41,9 @@ Napi::Value MaskRowCounts(const Napi::CallbackInfo& info);
 Napi::Value SparseCountRows(const Napi::CallbackInfo& info);
 Napi::Value SparseCompress(const Napi::CallbackInfo& info);
 Napi::Value SparseDecompress(const Napi::CallbackInfo& info);
+Napi::Value CalibAddSync(const Napi::CallbackInfo& info);
+Napi::Value CalibAdd(const Napi::CallbackInfo& info);
+Napi::Value CalibGramSync(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -150,6 +153,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparseCompress", Napi::Function::New<SparseCompress>(env, "sparseCompress"));
   exports.Set("sparseDecompress", Napi::Function::New<SparseDecompress>(env, "sparseDecompress"));
   exports.Set("maskRowCounts", Napi::Function::New<MaskRowCounts>(env, "maskRowCounts"));
+  exports.Set("calibAddSync", Napi::Function::New<CalibAddSync>(env, "calibAddSync"));
+  exports.Set("calibAdd", Napi::Function::New<CalibAdd>(env, "calibAdd"));
+  exports.Set("calibGramSync", Napi::Function::New<CalibGramSync>(env, "calibGramSync"));
   exports.Set("bnb4DoubleQuantize", Napi::Function::New<Bnb4DoubleQuantize>(env, "bnb4DoubleQuantize"));
   exports.Set("blockwise8Quantize", Napi::Function::New(env, Blockwise8, "blockwise8Quantize"));
   exports.Set("blockwise8Dequantize", Napi::Function::New(env, Blockwise8, "blockwise8Dequantize", reinterpret_cast<void*>(1)));
