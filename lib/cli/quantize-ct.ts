@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { AtomicFile } from '../atomic';
 import { compare } from '../compare';
 import { bitsandbytesConfig, bitsandbytesEntries, bitsandbytesPlan } from '../bitsandbytes';
-import { compressedTensorsEntries, compressedTensorsPlan, quantizationConfig } from '../compressed-tensors';
+import { compressedTensorsEntries, compressedTensorsPlan, IntFormat, quantizationConfig } from '../compressed-tensors';
 import { dtypeInfo } from '../dtype';
 import { open } from '../file';
 import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlSpec, IntSpec, QuantizedTensor, quantize } from '../quantized';
@@ -21,6 +21,8 @@ export interface CtOptions {
   spec: IntSpec | Fp8Spec | Bnb4Spec | GgmlSpec;
   /** Write the dequantized weights in their own dtype (plain safetensors) instead of the stored parts. */
   dense?: boolean;
+  /** How int codes are stored (default pack-quantized). */
+  intFormat?: IntFormat;
   include?: RegExp;
   exclude?: RegExp;
   io: 'auto' | 'mmap' | 'pread';
@@ -63,7 +65,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
         const sp = o.spec;
         const entries = o.dense ? [{ name, dtype: info.dtype, shape: info.shape }]
           : sp.scheme === 'nf4' || sp.scheme === 'fp4' ? bitsandbytesPlan(name, info.shape, wd, sp)
-            : sp.scheme === 'ggml' ? [] : compressedTensorsPlan(name, info.shape, wd, sp);
+            : sp.scheme === 'ggml' ? [] : compressedTensorsPlan(name, info.shape, wd, sp, o.intFormat);
         for (const e of entries) plan.push(e);
       } else {
         plan.push({ name, dtype: info.dtype, shape: info.shape });
@@ -96,7 +98,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
             rows.push({ name, stored: src.dtype, shape: [...src.shape], bitsPerWeight: dtypeInfo(src.dtype)!.bits, bytes: out.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb,
               note: `dequantized from ${kind} (${((q.byteLength * 8) / numel).toFixed(2)} bits per weight)` });
           } else {
-            const entries = bnb ? bitsandbytesEntries(name, q, { padded: true }) : compressedTensorsEntries(name, q);
+            const entries = bnb ? bitsandbytesEntries(name, q, { padded: true }) : compressedTensorsEntries(name, q, { format: o.intFormat });
             for (const [k, t] of Object.entries(entries)) await w.write(k, t);
             rows.push({ name, stored: kind, shape: [...src.shape], bitsPerWeight: (q.byteLength * 8) / numel, bytes: q.byteLength, rmse: c.rmse, sqnrDb: c.sqnrDb });
           }
@@ -124,7 +126,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     if (!o.dense) {
       config.quantization_config = sp.scheme === 'nf4' || sp.scheme === 'fp4'
         ? bitsandbytesConfig(['f16', 'bf16'].includes(String(config.torch_dtype)) ? (config.torch_dtype === 'float16' ? 'f16' : 'bf16') : 'f32', ignore, sp)
-        : sp.scheme === 'ggml' ? {} : quantizationConfig(sp, ignore);
+        : sp.scheme === 'ggml' ? {} : quantizationConfig(sp, ignore, o.intFormat);
     }
     const writeConfig = !o.dense || fs.existsSync(inConfig);
     if (writeConfig) {

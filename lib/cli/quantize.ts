@@ -16,11 +16,13 @@ import { formatBytes, groupDigits, Progress, table } from './format';
 export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme ggml --type q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k
                           [--include RE] [--exclude RE] [--format gguf] [--io auto|mmap|pread] [--json]
        weightsmith quantize <in> <out-dir> --scheme int [--bits 4] [--group-size 128|channel|tensor] [--asym]
+                          [--format compressed-tensors|int-quantized]
        weightsmith quantize <in> <out-dir> --scheme fp8 [--group-size channel|tensor|block]
        weightsmith quantize <in> <out-dir> --scheme nf4|fp4 [--group-size 64] [--double-quant]   (block size)
        weightsmith quantize <in> <out-dir> --scheme ... --format safetensors   (dequantized weights)
 
---scheme int|fp8 write compressed-tensors (pack-quantized / float-quantized): model.safetensors with the
+--scheme int|fp8 write compressed-tensors (pack-quantized, or int-quantized with --format int-quantized: one
+int8 per code; float-quantized for fp8): model.safetensors with the
 <module>.weight_packed / weight_scale / weight_zero_point / weight_shape keys (int) or an F8_E4M3 weight and
 its weight_scale (fp8), and config.json with its quantization_config (the input folder's config.json is kept
 otherwise). By default the 2-D .weight tensors except norms, embeddings and lm_head are quantized; rows that
@@ -94,8 +96,10 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
   if (values['double-quant'] && !bnb) throw new UsageError('--double-quant applies to --scheme nf4 and fp4');
   const native = scheme === 'ggml' ? 'gguf' : bnb ? 'bitsandbytes' : 'compressed-tensors';
   const format = values.format ?? native;
-  if (format !== native && format !== 'safetensors')
-    throw new UsageError(`--scheme ${scheme} writes ${native} or dequantized safetensors: --format must be ${native} or safetensors, not '${format}'`);
+  const intFormats = ['pack-quantized', 'int-quantized'];
+  if (format !== native && format !== 'safetensors' && !(scheme === 'int' && intFormats.includes(format)))
+    throw new UsageError(`--scheme ${scheme} writes ${native}${scheme === 'int' ? ' (pack-quantized, or int-quantized for int8 codes)' : ''} or dequantized safetensors: --format must be ${native}${scheme === 'int' ? ', int-quantized' : ''} or safetensors, not '${format}'`);
+  if (format === 'int-quantized' && Number(values.bits ?? 4) > 8) throw new UsageError('int-quantized stores int8 codes: --bits must be at most 8');
   const dense = format === 'safetensors';
   if (scheme !== 'ggml' || dense) {
     if (scheme !== 'ggml' && values.type !== undefined) throw new UsageError('--type applies to --scheme ggml');
@@ -131,7 +135,7 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
     const ioMode = values.io ?? 'auto';
     if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
     return quantizeCompressedTensors({
-      input: positionals[0], output: positionals[1], spec, dense, include: regex(values.include, '--include'), exclude: regex(values.exclude, '--exclude'),
+      input: positionals[0], output: positionals[1], spec, dense, intFormat: format === 'int-quantized' ? 'int-quantized' : 'pack-quantized', include: regex(values.include, '--include'), exclude: regex(values.exclude, '--exclude'),
       io: ioMode as 'auto', json: Boolean(values.json),
     }, io);
   }

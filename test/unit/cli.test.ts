@@ -217,18 +217,29 @@ describe('weightsmith quantize (ggml types to GGUF)', () => {
 });
 
 describe('weightsmith quantize --scheme int|fp8 (compressed-tensors)', () => {
-  for (const [scheme, extra] of [['int', ['--bits', '4', '--group-size', '64', '--asym']], ['fp8', ['--group-size', 'channel']]] as const) {
-    it(`${scheme}: writes model.safetensors + config.json and every module reads back as the same QuantizedTensor`, async () => {
-      const out = path.join(dir, `ct-${scheme}`);
+  for (const [scheme, extra] of [['int', ['--bits', '4', '--group-size', '64', '--asym']], ['fp8', ['--group-size', 'channel']],
+    ['int', ['--bits', '8', '--group-size', 'channel', '--format', 'int-quantized']], ['int', ['--bits', '5', '--group-size', '32', '--asym', '--format', 'int-quantized']]] as const) {
+    it(`${scheme} ${extra.join(' ')}: writes model.safetensors + config.json and every module reads back as the same QuantizedTensor`, async () => {
+      const out = path.join(dir, `ct-${scheme}-${extra.join('')}`);
+      const plain = extra.includes('int-quantized');
       const r = await run('quantize', example, out, '--scheme', scheme, ...extra, '--json');
       expect(r.code).toBe(0);
       const doc = JSON.parse(r.out);
-      expect(doc.totals.quantized).toBe(scheme === 'int' ? 30 : 35);
+      expect(doc.totals.quantized).toBe(extra.includes('64') || extra.includes('32') ? 30 : 35);  // 172-wide rows are kept
       const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
       expect(config.model_type).toBe('llama');
-      expect(config.quantization_config).toMatchObject({ quant_method: 'compressed-tensors', format: scheme === 'int' ? 'pack-quantized' : 'float-quantized' });
+      expect(config.quantization_config).toMatchObject({ quant_method: 'compressed-tensors', format: plain ? 'int-quantized' : scheme === 'int' ? 'pack-quantized' : 'float-quantized' });
       const spec = specFromConfig(config.quantization_config);
       const f = openSync(out);
+      if (plain) {
+        // One int8 per code, the zero points unpacked: [rows, groups].
+        expect(f.info('model.layers.1.self_attn.q_proj.weight')).toMatchObject({ dtype: 'i8', shape: [64, 64] });
+        expect(f.has('model.layers.1.self_attn.q_proj.weight_packed')).toBe(false);
+        if (extra.includes('--asym')) expect(f.info('model.layers.1.self_attn.q_proj.weight_zero_point')).toMatchObject({ dtype: 'i8', shape: [64, 2] });
+        const codes = f.getTensor('model.layers.1.self_attn.q_proj.weight').data as Int8Array;
+        const bits = Number(extra[1]);
+        expect(codes.every((v) => v >= -(2 ** (bits - 1)) && v < 2 ** (bits - 1))).toBe(true);
+      }
       const src = openSync(example);
       const name = 'model.layers.1.self_attn.q_proj.weight';
       const back = readCompressedTensor(f, 'model.layers.1.self_attn.q_proj', spec);
