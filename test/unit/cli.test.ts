@@ -218,7 +218,8 @@ describe('weightsmith quantize (ggml types to GGUF)', () => {
 
 describe('weightsmith quantize --scheme int|fp8 (compressed-tensors)', () => {
   for (const [scheme, extra] of [['int', ['--bits', '4', '--group-size', '64', '--asym']], ['fp8', ['--group-size', 'channel']],
-    ['int', ['--bits', '8', '--group-size', 'channel', '--format', 'int-quantized']], ['int', ['--bits', '5', '--group-size', '32', '--asym', '--format', 'int-quantized']]] as const) {
+    ['int', ['--bits', '8', '--group-size', 'channel', '--format', 'int-quantized']], ['int', ['--bits', '5', '--group-size', '32', '--asym', '--format', 'int-quantized']],
+  ] as [string, string[]][]) {
     it(`${scheme} ${extra.join(' ')}: writes model.safetensors + config.json and every module reads back as the same QuantizedTensor`, async () => {
       const out = path.join(dir, `ct-${scheme}-${extra.join('')}`);
       const plain = extra.includes('int-quantized');
