@@ -358,7 +358,7 @@ function prepareFp8(t: Tensor, sp: Record<string, unknown>, nonFinite: string): 
   const { br, bc, scaleShape } = fp8Groups({ scheme: 'fp8', format, granularity }, rows, cols);
   const fp8: DType = format === 'e4m3' ? 'f8_e4m3' : 'f8_e5m2';
   return {
-    x, spec: { scheme: 'fp8', format, granularity }, fp8, rows, cols, br, bc, out: zeros(t.shape, fp8),
+    x, spec: { scheme: 'fp8', format, granularity }, fp8, rows, cols, br, bc, out: uninitialized(t.shape, fp8),
     scales: zeros(scaleShape, x.dtype), checkFinite: nonFinite === 'error',
   };
 }
@@ -369,6 +369,20 @@ function finishFp8(t: Tensor, p: Fp8Prepared): QuantizedTensor {
 
 const SCALE_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
 
+/**
+ * A tensor whose bytes the caller overwrites completely before anyone reads them (the outputs of the native
+ * quantizers and dequantizers): its own ArrayBuffer, not zero-filled, which saves a pass over fresh pages.
+ */
+function uninitialized(shape: readonly number[], dtype: DType): Tensor {
+  const info = dtypeInfo(dtype)!;
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const length = info.bits >= 8 ? numel : Math.ceil((numel * info.bits) / 8);
+  const bytes = length * info.array.BYTES_PER_ELEMENT;
+  if (bytes < 4096) return zeros(shape, dtype);
+  const buf = Buffer.allocUnsafeSlow(bytes);  // never from the shared pool: a whole ArrayBuffer of its own
+  return tensor(new info.array(buf.buffer, buf.byteOffset, length), shape, dtype);
+}
+
 function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
   const spec = q.spec as Fp8Spec;
   const { rows, cols } = fp8Layout(q.shape);
@@ -378,9 +392,8 @@ function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
   if (!SCALE_DTYPES.includes(scales.dtype)) scales = scales.to('f32');
   const codes = w.dtype === 'f8_e4m3' || w.dtype === 'f8_e5m2' ? w : w.to('f8_e4m3');
   // code * scale in f32 (one rounding), on the native pool.
-  const out = new Float32Array(rows * cols);
-  native.dequantizeFp8Sync(codes.bytes(), scales.bytes(), scales.dtype, codes.dtype, rows, cols, br, bc, out);
-  const f = tensor(out, q.shape);
+  const f = uninitialized(q.shape, 'f32');
+  native.dequantizeFp8Sync(codes.bytes(), scales.bytes(), scales.dtype, codes.dtype, rows, cols, br, bc, f.data as Float32Array);
   return dtype === 'f32' ? f : f.to(dtype);
 }
 
@@ -429,7 +442,7 @@ function prepareInt(t: Tensor, sp: Record<string, unknown>, nonFinite: string): 
   return {
     x, spec: { scheme: 'int', bits, symmetric, groupSize: gs, ...(spec.pad ? { pad: true } : {}) },
     rows, cols, group, whole, groups,
-    packed: new Int32Array(rows * Math.ceil((cols * bits) / 32)),
+    packed: uninitialized([rows * Math.ceil((cols * bits) / 32)], 'i32').data as Int32Array,
     scales: zeros(whole ? [1] : [rows, ng], x.dtype),
     zps: symmetric ? null : new Int32Array(whole ? 1 : zw * ng),
     checkFinite: nonFinite === 'error',
@@ -465,7 +478,7 @@ function dequantizeInt(q: QuantizedTensor, dtype: DType): Tensor {
   const words = (packed.dtype === 'i32' ? packed : packed.to('i32')).data as Int32Array;
   // (q - zp) * scale: an exact small integer times a scale, rounded once to the scale dtype (native, threaded).
   const direct = dtype === scales.dtype;
-  const out = zeros(q.shape, direct ? scales.dtype : 'f32');
+  const out = uninitialized(q.shape, direct ? scales.dtype : 'f32');
   native.dequantizeIntSync(words, scales.bytes(), zps, rows, cols, spec.bits, !zps, group, whole, scales.dtype, out.bytes(), out.dtype);
   let f = out;
   if (!SCALE_DTYPES.includes(wd)) f = f.to(wd);

@@ -22,6 +22,8 @@ namespace ws {
 namespace {
 
 constexpr size_t kElemsPerChunk = 1 << 16;
+constexpr size_t kTileElems = 1 << 17;
+constexpr size_t kMaxTileGroups = 256;  // group columns in one tile
 
 Status non_finite(size_t i) {
   Status st(Code::kNonFinite, "non-finite value at index " + std::to_string(i) + " (pass nonFinite: 'zero' or 'propagate' to allow)");
@@ -78,12 +80,13 @@ Status run(const Fp8QuantSpec& spec, const uint8_t* x, uint8_t* out, void* scale
     const size_t rpc = cols >= kElemsPerChunk ? 1 : kElemsPerChunk / cols;
     const size_t chunks = chunk_count(rows, rpc);
     std::vector<float> am(chunks, 0.0f);
+    std::vector<uint32_t> pab(chunks, 0);
     std::vector<size_t> bad(chunks, SIZE_MAX);
     WS_RETURN_IF_ERROR(parallel_for(
         chunks,
         [&](size_t ch) {
           const size_t r0 = ch * rpc, r1 = r0 + rpc < rows ? r0 + rpc : rows;
-          uint32_t ab = 0;
+          uint32_t& ab = pab[ch];
           K->absmax(x + r0 * cols * es, (r1 - r0) * cols, &am[ch], &ab);
           if (ab >= 0x7f800000u) bad[ch] = r0 * cols + first_bad<D>(x + r0 * cols * es, (r1 - r0) * cols);
           return Status::ok();
@@ -91,40 +94,66 @@ Status run(const Fp8QuantSpec& spec, const uint8_t* x, uint8_t* out, void* scale
         cancel));
     if (spec.check_finite) WS_RETURN_IF_ERROR(first_error(bad));
     float amax = 0.0f;
-    for (float a : am) amax = std::fmax(amax, a);
+    bool nan = false;
+    for (size_t ch = 0; ch < chunks; ++ch) {
+      amax = std::fmax(amax, am[ch]);
+      nan = nan || pab[ch] >= 0x7f800000u;
+    }
     const float sc = group_scale<D>(amax, fmax);
     store_scale<D>(scales, 0, sc);
     return parallel_for(
         chunks,
         [&](size_t ch) {
           const size_t r0 = ch * rpc, r1 = r0 + rpc < rows ? r0 + rpc : rows;
-          K->fp8_codes(x + r0 * cols * es, (r1 - r0) * cols, sc, e4m3, out + r0 * cols);
+          K->fp8_codes(x + r0 * cols * es, (r1 - r0) * cols, sc, e4m3, nan, out + r0 * cols);
           return Status::ok();
         },
         cancel);
   }
 
-  // Runs of whole groups in row-major group order.
+  // Groups spanning whole rows (channel): runs of whole groups, contiguous in memory. Otherwise tiles of one
+  // band of group rows x a run of group columns (about kTileElems weights: in L2 between the two passes), read
+  // row by row so each row segment is one sequential stream.
+  const bool whole_rows = gc == 1;
   const size_t gsize = br * bc;
-  const size_t gpc = gsize >= kElemsPerChunk ? 1 : kElemsPerChunk / gsize;
-  const size_t ngroups = gr * gc;
-  const size_t chunks = chunk_count(ngroups, gpc);
+  size_t gpc = whole_rows ? (gsize >= kElemsPerChunk ? 1 : kElemsPerChunk / gsize) : (gsize >= kTileElems ? 1 : kTileElems / gsize);
+  if (!whole_rows && gpc > kMaxTileGroups) gpc = kMaxTileGroups;
+  const size_t runs = whole_rows ? 1 : chunk_count(gc, gpc);
+  const size_t chunks = whole_rows ? chunk_count(gr, gpc) : gr * runs;
   std::vector<size_t> bad(chunks, SIZE_MAX);
   WS_RETURN_IF_ERROR(parallel_for(
       chunks,
       [&](size_t ch) {
-        const size_t k0 = ch * gpc, k1 = k0 + gpc < ngroups ? k0 + gpc : ngroups;
-        for (size_t k = k0; k < k1; ++k) {
-          const size_t r0 = (k / gc) * br, r1 = r0 + br < rows ? r0 + br : rows;
-          const size_t c0 = (k % gc) * bc, n = cols - c0 < bc ? cols - c0 : bc;
-          float am = 0.0f;
-          uint32_t ab = 0;
-          if (c0 == 0 && n == cols) {
-            K->absmax(x + r0 * cols * es, (r1 - r0) * cols, &am, &ab);
-          } else {
-            for (size_t r = r0; r < r1; ++r) K->absmax(x + (r * cols + c0) * es, n, &am, &ab);
+        if (whole_rows) {
+          const size_t k0 = ch * gpc, k1 = k0 + gpc < gr ? k0 + gpc : gr;
+          for (size_t k = k0; k < k1; ++k) {
+            const size_t r0 = k * br, r1 = r0 + br < rows ? r0 + br : rows;
+            const uint8_t* xg = x + r0 * cols * es;
+            const size_t n = (r1 - r0) * cols;
+            float am = 0.0f;
+            uint32_t ab = 0;
+            K->absmax(xg, n, &am, &ab);
+            if (ab >= 0x7f800000u && bad[ch] == SIZE_MAX) bad[ch] = r0 * cols + first_bad<D>(xg, n);
+            const float sc = group_scale<D>(am, fmax);
+            store_scale<D>(scales, k, sc);
+            K->fp8_codes(xg, n, sc, e4m3, ab >= 0x7f800000u, out + r0 * cols);
           }
-          if (ab >= 0x7f800000u) {
+          return Status::ok();
+        }
+        const size_t band = ch / runs, kc0 = (ch % runs) * gpc, kc1 = kc0 + gpc < gc ? kc0 + gpc : gc;
+        const size_t r0 = band * br, r1 = r0 + br < rows ? r0 + br : rows;
+        float am[kMaxTileGroups] = {};
+        uint32_t ab[kMaxTileGroups] = {};
+        for (size_t r = r0; r < r1; ++r) {
+          for (size_t kc = kc0; kc < kc1; ++kc) {
+            const size_t c0 = kc * bc, n = cols - c0 < bc ? cols - c0 : bc;
+            K->absmax(x + (r * cols + c0) * es, n, &am[kc - kc0], &ab[kc - kc0]);
+          }
+        }
+        float sc[kMaxTileGroups];
+        for (size_t kc = kc0; kc < kc1; ++kc) {
+          const size_t c0 = kc * bc, n = cols - c0 < bc ? cols - c0 : bc;
+          if (ab[kc - kc0] >= 0x7f800000u) {
             for (size_t r = r0; r < r1; ++r) {
               const size_t f = first_bad<D>(x + (r * cols + c0) * es, n);
               if (f < n) {
@@ -134,12 +163,13 @@ Status run(const Fp8QuantSpec& spec, const uint8_t* x, uint8_t* out, void* scale
               }
             }
           }
-          const float sc = group_scale<D>(am, fmax);
-          store_scale<D>(scales, k, sc);
-          if (c0 == 0 && n == cols) {
-            K->fp8_codes(x + r0 * cols * es, (r1 - r0) * cols, sc, e4m3, out + r0 * cols);
-          } else {
-            for (size_t r = r0; r < r1; ++r) K->fp8_codes(x + (r * cols + c0) * es, n, sc, e4m3, out + r * cols + c0);
+          sc[kc - kc0] = group_scale<D>(am[kc - kc0], fmax);
+          store_scale<D>(scales, band * gc + kc, sc[kc - kc0]);
+        }
+        for (size_t r = r0; r < r1; ++r) {
+          for (size_t kc = kc0; kc < kc1; ++kc) {
+            const size_t c0 = kc * bc, n = cols - c0 < bc ? cols - c0 : bc;
+            K->fp8_codes(x + (r * cols + c0) * es, n, sc[kc - kc0], e4m3, ab[kc - kc0] >= 0x7f800000u, out + r * cols + c0);
           }
         }
         return Status::ok();

@@ -103,19 +103,24 @@ Status run(const IntQuantSpec& s, const uint8_t* x, const IntQuantOut& out, cons
   const size_t ng = int_groups_per_row(s);
   const size_t wpr = int_words_per_row(cols, s.bits);
   const bool asym = !s.symmetric;
+  const bool direct = K->int_pack != nullptr && (K->pack_bits >> s.bits) & 1u;
+  const bool by_row = direct && K->int_row != nullptr && !s.whole_tensor && g % 32 == 0;
+  IntSegParams rp{0.0f, 0.0f, qmin, qmax, offset, asym, false, round_to_weight<D>((qmax - qmin) / 2), qmax - qmin, weight_eps<D>()};
   const size_t chunks = chunk_count(rows, kRowsPerChunk);
   std::vector<size_t> bad(chunks, SIZE_MAX);
 
   // The whole tensor: one scale, so a first pass for min/max (exact and order-free).
   float t_sc = 0.0f;
   int32_t t_zp = 0;
+  bool t_nan = false;
   if (s.whole_tensor) {
     std::vector<float> pmin(chunks, 0.0f), pmax(chunks, 0.0f);
+    std::vector<uint32_t> pab(chunks, 0);
     WS_RETURN_IF_ERROR(parallel_for(
         chunks,
         [&](size_t ch) {
           const size_t r0 = ch * kRowsPerChunk, r1 = r0 + kRowsPerChunk < rows ? r0 + kRowsPerChunk : rows;
-          uint32_t ab = 0;
+          uint32_t& ab = pab[ch];
           K->minmax(x + r0 * cols * es, (r1 - r0) * cols, &pmin[ch], &pmax[ch], &ab);
           if (ab >= 0x7f800000u) bad[ch] = r0 * cols + first_bad<D>(x + r0 * cols * es, (r1 - r0) * cols);
           return Status::ok();
@@ -126,6 +131,7 @@ Status run(const IntQuantSpec& s, const uint8_t* x, const IntQuantOut& out, cons
     for (size_t ch = 0; ch < chunks; ++ch) {
       mn = std::fmin(mn, pmin[ch]);
       mx = std::fmax(mx, pmax[ch]);
+      t_nan = t_nan || pab[ch] >= 0x7f800000u;
     }
     group_params<D>(s.symmetric, qmin, qmax, mn, mx, &t_sc, &t_zp);
     store_scale<D>(out.scales, 0, t_sc);
@@ -140,16 +146,32 @@ Status run(const IntQuantSpec& s, const uint8_t* x, const IntQuantOut& out, cons
         std::vector<uint8_t> zc(asym && !s.whole_tensor ? (r1 - r0) * ng : 0);
         for (size_t r = r0; r < r1; ++r) {
           auto* row = reinterpret_cast<uint8_t*>(out.packed + r * wpr);
-          std::memset(row, 0, wpr * 4);
           const uint8_t* xr = x + r * cols * es;
-          for (size_t c0 = 0, gi = 0; c0 < cols; c0 += g, ++gi) {
+          size_t c_start = 0, g_start = 0;
+          if (by_row) {
+            // Whole groups fused 16 at a time; a short last group goes the general way below.
+            const size_t full = cols / g;
+            uint8_t* srow = static_cast<uint8_t*>(out.scales) + r * ng * es;
+            const size_t b = K->int_row(xr, full, g, rp, s.bits, row, srow, asym ? zc.data() + (r - r0) * ng : nullptr);
+            if (b != SIZE_MAX && bad[ch] == SIZE_MAX) bad[ch] = r * cols + b;
+            c_start = full * g;
+            g_start = full;
+            std::memset(row + c_start * s.bits / 8, 0, wpr * 4 - c_start * s.bits / 8);
+          } else {
+            std::memset(row, 0, wpr * 4);
+          }
+          for (size_t c0 = c_start, gi = g_start; c0 < cols; c0 += g, ++gi) {
             const size_t n = cols - c0 < g ? cols - c0 : g;
-            IntSegParams p{t_sc, static_cast<float>(t_zp), qmin, qmax, offset, asym};
+            IntSegParams p = rp;
+            p.sc = t_sc;
+            p.zp = static_cast<float>(t_zp);
+            p.nan = t_nan;
             if (!s.whole_tensor) {
               float mn = 0.0f, mx = 0.0f;
               uint32_t ab = 0;
               K->minmax(xr + c0 * es, n, &mn, &mx, &ab);
-              if (ab >= 0x7f800000u && bad[ch] == SIZE_MAX) bad[ch] = r * cols + c0 + first_bad<D>(xr + c0 * es, n);
+              p.nan = ab >= 0x7f800000u;
+              if (p.nan && bad[ch] == SIZE_MAX) bad[ch] = r * cols + c0 + first_bad<D>(xr + c0 * es, n);
               int32_t zp;
               group_params<D>(s.symmetric, qmin, qmax, mn, mx, &p.sc, &zp);
               p.zp = static_cast<float>(zp);
@@ -157,9 +179,18 @@ Status run(const IntQuantSpec& s, const uint8_t* x, const IntQuantOut& out, cons
               if (asym) zc[(r - r0) * ng + gi] = static_cast<uint8_t>(zp + offset);
             }
             for (size_t j = 0; j < n; j += kSeg) {
-              const size_t m = n - j < kSeg ? n - j : kSeg;
-              K->int_codes(xr + (c0 + j) * es, m, p, codes);
-              pack_codes(codes, m, s.bits, row, (c0 + j) * s.bits);
+              size_t m = n - j < kSeg ? n - j : kSeg;
+              size_t c = c0 + j;
+              if (direct && (c * s.bits) % 8 == 0 && m >= 32) {
+                // Whole runs of 32 straight into the words, the rest through the scratch.
+                const size_t m32 = m & ~size_t{31};
+                K->int_pack(xr + c * es, m32, p, s.bits, row + c * s.bits / 8);
+                c += m32;
+                m -= m32;
+                if (m == 0) continue;
+              }
+              K->int_codes(xr + c * es, m, p, codes);
+              pack_codes(codes, m, s.bits, row, c * s.bits);
             }
           }
         }

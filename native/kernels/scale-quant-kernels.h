@@ -23,6 +23,12 @@ struct IntSegParams {
   float qmax;
   int offset;
   bool asym;
+  bool nan;  // the group may hold NaN or +-Inf (otherwise x / sc is never NaN and kernels may skip that case)
+  // For int_row, which computes scales and zero points itself: round_w((qmax - qmin) / 2), qmax - qmin, and the
+  // weight dtype's epsilon (the scale of an all-zero group).
+  float half_range;
+  float range;
+  float eps;
 };
 
 struct ScaleQuantKernels {
@@ -33,8 +39,20 @@ struct ScaleQuantKernels {
   void (*absmax)(const uint8_t* x, size_t n, float* am, uint32_t* abits);
   // n offset int codes (0 .. 2^bits - 1), one byte each.
   void (*int_codes)(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* codes);
-  // n fp8 codes: fp8(clamp(round_w(x / sc), -fmax, fmax)) (NaN passes the clamp), e4m3 or e5m2.
-  void (*fp8_codes)(const uint8_t* x, size_t n, float sc, bool e4m3, uint8_t* codes);
+  // n fp8 codes: fp8(clamp(round_w(x / sc), -fmax, fmax)) (NaN passes the clamp), e4m3 or e5m2. nan: as in
+  // IntSegParams.
+  void (*fp8_codes)(const uint8_t* x, size_t n, float sc, bool e4m3, bool nan, uint8_t* codes);
+  // Optional (nullptr when absent): n codes (n a multiple of 32) of a bit width in pack_bits (bit b set: b-bit
+  // codes) written straight into the bitstream at the byte dst (the LSB-first stream, byte aligned).
+  void (*int_pack)(const uint8_t* x, size_t n, const IntSegParams& p, int bits, uint8_t* dst);
+  uint32_t pack_bits;
+  // Optional: ng whole groups of g weights of one row (g a multiple of 32, bits in pack_bits), fused: min/max of
+  // up to 16 groups, their scales and zero points together in vector registers (the reference's arithmetic per
+  // lane), then the codes from cache straight into the stream at row (byte aligned). Writes ng scales in the
+  // weight dtype at scales and, when asym, ng zero-point codes (zp + offset) at zc. Returns the offset in x of
+  // the first non-finite weight, or SIZE_MAX.
+  size_t (*int_row)(const uint8_t* x, size_t ng, size_t g, const IntSegParams& p, int bits, uint8_t* row, uint8_t* scales,
+                    uint8_t* zc);
 };
 
 // nullptr when the weight dtype is not f32, f16 or bf16 (or, for the SIMD sets, the CPU lacks the tier).

@@ -63,7 +63,7 @@ void int_codes_cpu(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* c
 }
 
 template <DType D>
-void fp8_codes_cpu(const uint8_t* x, size_t n, float sc, bool e4m3, uint8_t* codes) {
+void fp8_codes_cpu(const uint8_t* x, size_t n, float sc, bool e4m3, bool /*nan*/, uint8_t* codes) {
   const float fmax = e4m3 ? 448.0f : 57344.0f;
   for (size_t k = 0; k < n; ++k) {
     float q = round_to_weight<D>(load_weight<D>(x, k) / sc);
@@ -74,7 +74,7 @@ void fp8_codes_cpu(const uint8_t* x, size_t n, float sc, bool e4m3, uint8_t* cod
 
 template <DType D>
 constexpr ScaleQuantKernels kernels_for() {
-  return ScaleQuantKernels{minmax_cpu<D>, absmax_cpu<D>, int_codes_cpu<D>, fp8_codes_cpu<D>};
+  return ScaleQuantKernels{minmax_cpu<D>, absmax_cpu<D>, int_codes_cpu<D>, fp8_codes_cpu<D>, nullptr, 0, nullptr};
 }
 
 constexpr ScaleQuantKernels kF32 = kernels_for<DType::kF32>();

@@ -169,7 +169,7 @@ void fp8_codes_simd_t(const uint8_t* x, size_t n, float scale, uint8_t* codes) {
 }
 
 template <class V, DType D>
-void fp8_codes_simd(const uint8_t* x, size_t n, float sc, bool e4m3, uint8_t* codes) {
+void fp8_codes_simd(const uint8_t* x, size_t n, float sc, bool e4m3, bool /*nan*/, uint8_t* codes) {
   if (e4m3) fp8_codes_simd_t<V, D, true>(x, n, sc, codes);
   else fp8_codes_simd_t<V, D, false>(x, n, sc, codes);
 }
