@@ -11,7 +11,7 @@ const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
 const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
 const THREADS = [1, 2];
 const WEIGHTS: DType[] = ['f32', 'f16', 'bf16'];
-const SHAPES: [number, number][] = [[1, 1], [1, 7], [7, 31], [31, 33], [33, 257], [257, 7], [3, 1029], [1029, 9], [65, 300]];
+const SHAPES: [number, number][] = [[1, 1], [1, 7], [7, 31], [31, 33], [33, 257], [257, 7], [3, 1029], [1029, 9], [65, 300], [5, 64], [33, 96]];
 
 const initialThreads = getThreads();
 afterAll(() => {
@@ -155,6 +155,24 @@ describe('int quantizer: optimized == reference', () => {
       const x = bytesOf(weights(rows, cols, 5, 'plain'), rows, cols, dtype);
       checkInt(x, { rows, cols, bits: 4, sym: false, group: 0, whole: true, dtype }, true);
       checkInt(x, { rows, cols, bits: 8, sym: true, group: 0, whole: false, dtype }, true);
+    }
+  });
+
+  it('rows of whole 32-multiple groups: batches of 16 groups and more (19 x 4480: 35 groups of 128), channel of 4480', () => {
+    const rows = 19, cols = 4480;
+    for (const dtype of WEIGHTS) {
+      for (const bits of [1, 3, 4, 8]) {
+        const x = bytesOf(weights(rows, cols, bits * 7 + 1, 'plain', bits), rows, cols, dtype);
+        for (const sym of [true, false]) {
+          for (const group of [32, 128, 0]) checkInt(x, { rows, cols, bits, sym, group, whole: false, dtype }, true);
+        }
+      }
+      const y = bytesOf(weights(rows, cols, 77, 'nonfinite'), rows, cols, dtype);
+      for (const sym of [true, false]) {
+        for (const group of [32, 128, 0]) {
+          for (const checkFinite of [true, false]) checkInt(y, { rows, cols, bits: 4, sym, group, whole: false, dtype }, checkFinite);
+        }
+      }
     }
   });
 
