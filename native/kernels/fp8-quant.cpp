@@ -192,6 +192,7 @@ Status dequant(const Fp8QuantSpec& spec, const uint8_t* codes, const void* scale
   const size_t gc = (cols + bc - 1) / bc;
   const size_t rpc = cols >= kElemsPerChunk ? 1 : kElemsPerChunk / cols;
   const auto* sb = static_cast<const uint8_t*>(scales);
+  const ScaleQuantKernels* K = scale_quant_best(D);
   return parallel_for(
       chunk_count(rows, rpc),
       [&](size_t ch) {
@@ -203,7 +204,12 @@ Status dequant(const Fp8QuantSpec& spec, const uint8_t* codes, const void* scale
             const float sc = load_weight<D>(sb, srow + c0 / bc);
             const uint8_t* c = codes + r * cols + c0;
             float* y = out + r * cols + c0;
-            for (size_t j = 0; j < n; ++j) y[j] = lut[c[j]] * sc;
+            size_t j = 0;
+            if (K->fp8_dequant != nullptr) {
+              j = n & ~size_t{15};
+              K->fp8_dequant(c, j, sc, spec.fp8 == DType::kF8E4M3, lut, y);
+            }
+            for (; j < n; ++j) y[j] = lut[c[j]] * sc;
           }
         }
         return Status::ok();

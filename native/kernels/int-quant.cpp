@@ -250,6 +250,9 @@ Status dequant(const IntQuantSpec& s, const uint32_t* packed, const void* scales
   const bool asym = !s.symmetric && zps != nullptr;
   const bool out_f32 = od == DType::kF32;
   constexpr size_t es = D == DType::kF32 ? 4 : 2;
+  const int offset = 1 << (s.bits - 1);
+  const ScaleQuantKernels* K = scale_quant_best(D);
+  const bool fast = K->int_dequant != nullptr && ((K->pack_bits >> s.bits) & 1u) && (out_f32 || K->dequant_wd);
   return parallel_for(
       chunk_count(rows, kRowsPerChunk),
       [&](size_t ch) {
@@ -276,7 +279,14 @@ Status dequant(const IntQuantSpec& s, const uint32_t* packed, const void* scales
             const size_t k = s.whole_tensor ? 0 : r * ng + gi;
             const float sc = load_scale<D>(scales, k);
             const int32_t z = s.whole_tensor ? whole_zp : (asym ? zp[(r - r0) * ng + gi] : 0);
-            for (size_t j = 0; j < n; j += kSeg) {
+            size_t j = 0;
+            if (fast && ((c0 * s.bits) % 8) == 0 && n >= 32) {
+              const size_t m32 = n & ~size_t{31};
+              K->int_dequant(row + c0 * s.bits / 8, m32, s.bits, offset + z, sc, out_f32,
+                             static_cast<uint8_t*>(out) + (r * cols + c0) * (out_f32 ? 4 : es));
+              j = m32;
+            }
+            for (; j < n; j += kSeg) {
               const size_t m = n - j < kSeg ? n - j : kSeg;
               unpack_codes(row, wpr * 4, (c0 + j) * s.bits, m, s.bits, q);
               const size_t o = r * cols + c0 + j;

@@ -53,6 +53,14 @@ struct ScaleQuantKernels {
   // the first non-finite weight, or SIZE_MAX.
   size_t (*int_row)(const uint8_t* x, size_t ng, size_t g, const IntSegParams& p, int bits, uint8_t* row, uint8_t* scales,
                     uint8_t* zc);
+  // Optional dequantization of n values (n a multiple of 32) of a byte-aligned stream of codes of a bit width in
+  // pack_bits: round_w((u - k) * sc) with k = offset + zero point, computed in f32; written as f32 when out_f32,
+  // else as raw weight-dtype values (bf16 / f32 weights only; nullptr-free callers check dequant_wd).
+  void (*int_dequant)(const uint8_t* src, size_t n, int bits, int k, float sc, bool out_f32, uint8_t* out);
+  bool dequant_wd;  // int_dequant can write weight-dtype values
+  // Optional: n fp8 codes (n a multiple of 16) times sc, as f32 (one rounding), e4m3 or e5m2; lut: the 256
+  // codes' f32 values (a cast's), used for the NaN / Inf codes.
+  void (*fp8_dequant)(const uint8_t* codes, size_t n, float sc, bool e4m3, const float* lut, float* out);
 };
 
 // nullptr when the weight dtype is not f32, f16 or bf16 (or, for the SIMD sets, the CPU lacks the tier).

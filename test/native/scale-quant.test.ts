@@ -349,7 +349,7 @@ const sameF32 = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.by
 describe('native dequantizers == the plain JS formula', () => {
   for (const dtype of WEIGHTS) {
     it(`int, ${dtype} weights: bits 1..8, sym/asym, groups; 1 and 2 threads; output in f32 and in the weight dtype`, () => {
-      for (const [rows, cols] of [[1, 1], [7, 31], [33, 257], [1029, 9], [65, 300]] as [number, number][]) {
+      for (const [rows, cols] of [[1, 1], [7, 31], [33, 257], [1029, 9], [65, 300], [9, 256]] as [number, number][]) {
         for (let bits = 1; bits <= 8; bits++) {
           const x = tensor(weights(rows, cols, bits + rows, 'plain', bits), [rows, cols]);
           const xw = dtype === 'f32' ? x : x.to(dtype);
@@ -358,13 +358,16 @@ describe('native dequantizers == the plain JS formula', () => {
               const pad = typeof gs === 'number' && cols % gs !== 0;
               const q = quantizeSync(xw, { scheme: 'int', bits, symmetric, groupSize: gs, ...(pad ? { pad: true } : {}) });
               const want = jsDequantInt(q, rows, cols, bits, typeof gs === 'number' ? gs : 0, gs === 'tensor');
-              for (const t of THREADS) {
-                setThreads(t);
-                const got = dequantizeSync(q);
-                expect(sameF32(got.data as Float32Array, want), `${rows}x${cols} ${bits} ${symmetric} ${gs} ${t}T`).toBe(true);
-                const inW = dequantizeSync(q, dtype);
-                expect(inW.dtype).toBe(dtype);
-                expect(sameF32(inW.to('f32').data as Float32Array, want)).toBe(true);
+              for (const tier of TIERS) {
+                native.setSimd(tier);
+                for (const t of THREADS) {
+                  setThreads(t);
+                  const got = dequantizeSync(q);
+                  expect(sameF32(got.data as Float32Array, want), `${tier} ${rows}x${cols} ${bits} ${symmetric} ${gs} ${t}T`).toBe(true);
+                  const inW = dequantizeSync(q, dtype);
+                  expect(inW.dtype).toBe(dtype);
+                  expect(sameF32(inW.to('f32').data as Float32Array, want)).toBe(true);
+                }
               }
             }
           }
@@ -381,9 +384,12 @@ describe('native dequantizers == the plain JS formula', () => {
             const q = quantizeSync(xw, { scheme: 'fp8', format, granularity });
             const [br, bc] = granularity === 'channel' ? [1, 0] : granularity === 'block' ? [128, 128] : [0, 0];
             const want = jsDequantFp8(q, rows, cols, br, bc);
-            for (const t of THREADS) {
-              setThreads(t);
-              expect(sameF32(dequantizeSync(q).data as Float32Array, want), `${rows}x${cols} ${format} ${granularity} ${t}T`).toBe(true);
+            for (const tier of TIERS) {
+              native.setSimd(tier);
+              for (const t of THREADS) {
+                setThreads(t);
+                expect(sameF32(dequantizeSync(q).data as Float32Array, want), `${tier} ${rows}x${cols} ${format} ${granularity} ${t}T`).toBe(true);
+              }
             }
           }
         }
@@ -393,9 +399,15 @@ describe('native dequantizers == the plain JS formula', () => {
 
   it('fp8 NaN and saturated codes dequantize like the JS loop (nonFinite: propagate)', () => {
     const x = tensor(new Float32Array([1, NaN, -Infinity, Infinity, 0.5, -3, 1e-9, 2]), [2, 4]);
+    const y = tensor(Float32Array.from({ length: 2 * 40 }, (_, i) => [1, NaN, -Infinity, Infinity, 0.5, -3, 1e-9, 2, -1e-7, 0][i % 10] * (1 + i / 7)), [2, 40]);
     for (const format of ['e4m3', 'e5m2'] as const) {
-      const q = quantizeSync(x, { scheme: 'fp8', format, granularity: 'channel' }, { nonFinite: 'propagate' });
-      expect(sameF32(dequantizeSync(q).data as Float32Array, jsDequantFp8(q, 2, 4, 1, 0))).toBe(true);
+      for (const tier of TIERS) {
+        native.setSimd(tier);
+        const q = quantizeSync(x, { scheme: 'fp8', format, granularity: 'channel' }, { nonFinite: 'propagate' });
+        expect(sameF32(dequantizeSync(q).data as Float32Array, jsDequantFp8(q, 2, 4, 1, 0))).toBe(true);
+        const q2 = quantizeSync(y, { scheme: 'fp8', format, granularity: 'tensor' }, { nonFinite: 'propagate' });
+        expect(sameF32(dequantizeSync(q2).data as Float32Array, jsDequantFp8(q2, 2, 40, 0, 0))).toBe(true);
+      }
     }
   });
 });

@@ -449,12 +449,88 @@ size_t int_row(const uint8_t* x, size_t ng, size_t g, const IntSegParams& p0, in
   return bad;
 }
 
+// ---- dequantization
+
+// round_w((u - k) * sc) for one vector of offset codes.
+template <DType D>
+inline __m512 dq16(__m512i u, __m512i k, __m512 sc) {
+  return round_w<V512, D>(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(u, k)), sc));
+}
+
+template <DType D>
+void int_dequant(const uint8_t* src, size_t n, int bits, int kk, float scale, bool out_f32, uint8_t* out) {
+  const __m512i k = _mm512_set1_epi32(kk);
+  const __m512 sc = _mm512_set1_ps(scale);
+  const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const bool bf16_out = D == DType::kBF16 && !out_f32;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    __m512 a, b;  // bits 4: the even and odd elements; bits 8: elements 0-15 and 16-31
+    if (bits == 4) {
+      const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i / 2)));
+      a = dq16<D>(_mm512_and_si512(v, _mm512_set1_epi32(15)), k, sc);
+      b = dq16<D>(_mm512_srli_epi32(v, 4), k, sc);
+      if (bf16_out) {
+        const __m512i w = _mm512_or_si512(_mm512_srli_epi32(_mm512_castps_si512(a), 16),
+                                          _mm512_and_si512(_mm512_castps_si512(b), _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+        _mm512_storeu_si512(out + 2 * i, w);
+        continue;
+      }
+      const __m512 r0 = _mm512_permutex2var_ps(a, lo_idx, b), r1 = _mm512_permutex2var_ps(a, hi_idx, b);
+      a = r0;
+      b = r1;
+    } else {
+      a = dq16<D>(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))), k, sc);
+      b = dq16<D>(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16))), k, sc);
+      if (bf16_out) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(a), 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i + 32), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(b), 16)));
+        continue;
+      }
+    }
+    _mm512_storeu_ps(out + 4 * i, a);
+    _mm512_storeu_ps(out + 4 * i + 64, b);
+  }
+}
+
+// fp8 code -> f32, arithmetically for finite codes (subnormals through an exact int -> float conversion), and
+// from the table for the NaN / Inf codes.
+template <bool E4M3>
+inline __m512 fp8_decode16(__m512i c, const float* lut) {
+  constexpr int MBITS = E4M3 ? 3 : 2, BIAS = E4M3 ? 7 : 15;
+  const __m512i a = _mm512_and_si512(c, _mm512_set1_epi32(0x7f));
+  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
+  __m512 v = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(a, 23 - MBITS), _mm512_set1_epi32((127 - BIAS) << 23)));
+  const __mmask16 sub = _mm512_cmplt_epi32_mask(a, _mm512_set1_epi32(1 << MBITS));
+  v = _mm512_mask_mul_ps(v, sub, _mm512_cvtepi32_ps(a), _mm512_set1_ps(E4M3 ? 0.001953125f : 1.52587890625e-05f));
+  v = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(v), sign));
+  const __mmask16 special = _mm512_cmpge_epi32_mask(a, _mm512_set1_epi32(E4M3 ? 0x7f : 0x7c));
+  if (special) v = _mm512_mask_i32gather_ps(v, special, c, lut, 4);
+  return v;
+}
+
+template <bool E4M3>
+void fp8_dequant_t(const uint8_t* codes, size_t n, float scale, const float* lut, float* out) {
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (size_t i = 0; i + 16 <= n; i += 16) {
+    const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i)));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(fp8_decode16<E4M3>(c, lut), sc));
+  }
+}
+
+void fp8_dequant(const uint8_t* codes, size_t n, float sc, bool e4m3, const float* lut, float* out) {
+  if (e4m3) fp8_dequant_t<true>(codes, n, sc, lut, out);
+  else fp8_dequant_t<false>(codes, n, sc, lut, out);
+}
+
 template <DType D>
 ScaleQuantKernels kernels_for() {
   if constexpr (D == DType::kBF16)
-    return ScaleQuantKernels{minmax_bf16, absmax_bf16, int_codes_simd<V512, D>, fp8_codes<D>, int_pack<D>, (1u << 4) | (1u << 8), int_row<D>};
+    return ScaleQuantKernels{minmax_bf16, absmax_bf16, int_codes_simd<V512, D>, fp8_codes<D>, int_pack<D>, (1u << 4) | (1u << 8), int_row<D>,
+                             int_dequant<D>, true, fp8_dequant};
   else
-    return ScaleQuantKernels{minmax_simd<V512, D>, absmax_simd<V512, D>, int_codes_simd<V512, D>, fp8_codes<D>, int_pack<D>, (1u << 4) | (1u << 8), int_row<D>};
+    return ScaleQuantKernels{minmax_simd<V512, D>, absmax_simd<V512, D>, int_codes_simd<V512, D>, fp8_codes<D>, int_pack<D>, (1u << 4) | (1u << 8), int_row<D>,
+                             int_dequant<D>, D == DType::kF32, fp8_dequant};
 }
 
 }  // namespace
