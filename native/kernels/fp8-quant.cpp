@@ -22,7 +22,7 @@ namespace ws {
 namespace {
 
 constexpr size_t kElemsPerChunk = 1 << 16;
-constexpr size_t kTileElems = 1 << 17;
+constexpr size_t kTileBytes = 1 << 20;  // a tile stays in L2 between its two passes
 constexpr size_t kMaxTileGroups = 256;  // group columns in one tile
 
 Status non_finite(size_t i) {
@@ -112,15 +112,17 @@ Status run(const Fp8QuantSpec& spec, const uint8_t* x, uint8_t* out, void* scale
   }
 
   // Groups spanning whole rows (channel): runs of whole groups, contiguous in memory. Otherwise tiles of one
-  // band of group rows x a run of group columns (about kTileElems weights: in L2 between the two passes), read
+  // band of group rows x a run of group columns (about kTileBytes: in L2 between the two passes), read
   // row by row so each row segment is one sequential stream.
   const bool whole_rows = gc == 1;
   const size_t gsize = br * bc;
-  size_t gpc = whole_rows ? (gsize >= kElemsPerChunk ? 1 : kElemsPerChunk / gsize) : (gsize >= kTileElems ? 1 : kTileElems / gsize);
+  const size_t tile_elems = kTileBytes / es;
+  size_t gpc = whole_rows ? (gsize >= kElemsPerChunk ? 1 : kElemsPerChunk / gsize) : (gsize >= tile_elems ? 1 : tile_elems / gsize);
   if (!whole_rows && gpc > kMaxTileGroups) gpc = kMaxTileGroups;
   const size_t runs = whole_rows ? 1 : chunk_count(gc, gpc);
   const size_t chunks = whole_rows ? chunk_count(gr, gpc) : gr * runs;
   std::vector<size_t> bad(chunks, SIZE_MAX);
+  const bool tile_fast = !whole_rows && K->fp8_tile != nullptr && bc % 32 == 0;
   WS_RETURN_IF_ERROR(parallel_for(
       chunks,
       [&](size_t ch) {
@@ -140,8 +142,24 @@ Status run(const Fp8QuantSpec& spec, const uint8_t* x, uint8_t* out, void* scale
           }
           return Status::ok();
         }
-        const size_t band = ch / runs, kc0 = (ch % runs) * gpc, kc1 = kc0 + gpc < gc ? kc0 + gpc : gc;
+        const size_t band = ch / runs;
+        size_t kc0 = (ch % runs) * gpc;
+        const size_t kc1 = kc0 + gpc < gc ? kc0 + gpc : gc;
         const size_t r0 = band * br, r1 = r0 + br < rows ? r0 + br : rows;
+        if (tile_fast) {
+          // Whole groups of the tile in one call; a short last group column goes the general way below.
+          const size_t full = (kc1 == gc && cols % bc) ? kc1 - kc0 - 1 : kc1 - kc0;
+          if (full) {
+            const size_t b = K->fp8_tile(x + (r0 * cols + kc0 * bc) * es, r1 - r0, cols, full, bc, e4m3, weight_eps<D>(),
+                                         static_cast<uint8_t*>(scales) + (band * gc + kc0) * es, out + r0 * cols + kc0 * bc);
+            if (b != SIZE_MAX) {
+              const size_t i = r0 * cols + kc0 * bc + b;
+              bad[ch] = i < bad[ch] ? i : bad[ch];
+            }
+          }
+          if (full == kc1 - kc0) return Status::ok();
+          kc0 += full;
+        }
         float am[kMaxTileGroups] = {};
         uint32_t ab[kMaxTileGroups] = {};
         for (size_t r = r0; r < r1; ++r) {

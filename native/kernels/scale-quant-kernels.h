@@ -61,6 +61,13 @@ struct ScaleQuantKernels {
   // Optional: n fp8 codes (n a multiple of 16) times sc, as f32 (one rounding), e4m3 or e5m2; lut: the 256
   // codes' f32 values (a cast's), used for the NaN / Inf codes.
   void (*fp8_dequant)(const uint8_t* codes, size_t n, float sc, bool e4m3, const float* lut, float* out);
+  // Optional: a tile of fp8 groups: nr rows (row stride `stride` weights) x ng groups of g columns each (g a
+  // multiple of 32), every group spanning all nr rows. Absmax per group in vector accumulators over the rows,
+  // the scales 16 groups at a time (rw(amax / fmax), 0 -> eps), then the codes from cache. Writes ng scales in
+  // the weight dtype at scales and the codes at out (same stride). Returns the lowest index (relative to x,
+  // counted in weights) of a non-finite weight, or SIZE_MAX.
+  size_t (*fp8_tile)(const uint8_t* x, size_t nr, size_t stride, size_t ng, size_t g, bool e4m3, float eps, uint8_t* scales,
+                     uint8_t* out);
 };
 
 // nullptr when the weight dtype is not f32, f16 or bf16 (or, for the SIMD sets, the CPU lacks the tier).

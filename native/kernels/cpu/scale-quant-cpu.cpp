@@ -74,7 +74,7 @@ void fp8_codes_cpu(const uint8_t* x, size_t n, float sc, bool e4m3, bool /*nan*/
 
 template <DType D>
 constexpr ScaleQuantKernels kernels_for() {
-  return ScaleQuantKernels{minmax_cpu<D>, absmax_cpu<D>, int_codes_cpu<D>, fp8_codes_cpu<D>, nullptr, 0, nullptr, nullptr, false, nullptr};
+  return ScaleQuantKernels{minmax_cpu<D>, absmax_cpu<D>, int_codes_cpu<D>, fp8_codes_cpu<D>, nullptr, 0, nullptr, nullptr, false, nullptr, nullptr};
 }
 
 constexpr ScaleQuantKernels kF32 = kernels_for<DType::kF32>();

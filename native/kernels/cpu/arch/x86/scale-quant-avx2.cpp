@@ -136,7 +136,7 @@ struct V256 {
 
 template <DType D>
 ScaleQuantKernels kernels_for() {
-  return ScaleQuantKernels{minmax_simd<V256, D>, absmax_simd<V256, D>, int_codes_simd<V256, D>, fp8_codes_simd<V256, D>, nullptr, 0, nullptr, nullptr, false, nullptr};
+  return ScaleQuantKernels{minmax_simd<V256, D>, absmax_simd<V256, D>, int_codes_simd<V256, D>, fp8_codes_simd<V256, D>, nullptr, 0, nullptr, nullptr, false, nullptr, nullptr};
 }
 
 }  // namespace

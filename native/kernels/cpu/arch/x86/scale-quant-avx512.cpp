@@ -523,14 +523,93 @@ void fp8_dequant(const uint8_t* codes, size_t n, float sc, bool e4m3, const floa
   else fp8_dequant_t<false>(codes, n, sc, lut, out);
 }
 
+// ---- fp8 tiles (128 x 128 blocks): absmax of up to kTileGroups groups in vector accumulators.
+
+constexpr size_t kTileGroups = 64;
+
+template <DType D>
+size_t fp8_tile(const uint8_t* x, size_t nr, size_t stride, size_t ng, size_t g, bool e4m3, float eps, uint8_t* scales,
+                uint8_t* out) {
+  constexpr size_t es = D == DType::kF32 ? 4 : 2;
+  const float fmax = e4m3 ? 448.0f : 57344.0f;
+  size_t bad = SIZE_MAX;
+  for (size_t b0 = 0; b0 < ng; b0 += kTileGroups) {
+    const size_t G = ng - b0 < kTileGroups ? ng - b0 : kTileGroups;
+    alignas(64) __m512 am[kTileGroups];
+    alignas(64) float scs[kTileGroups];
+    __m512i ab = _mm512_setzero_si512();
+    for (size_t k = 0; k < kTileGroups; ++k) am[k] = _mm512_setzero_ps();
+    for (size_t r = 0; r < nr; ++r) {
+      const uint8_t* xr = x + (r * stride + b0 * g) * es;
+      for (size_t k = 0; k < G; ++k) {
+        __m512 a = am[k];
+        for (size_t i = 0; i < g; i += 32) {
+          const uint8_t* p = xr + (k * g + i) * es;
+          if constexpr (D == DType::kBF16) {
+            const __m512i z = _mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi32(0x7fff7fff));
+            ab = _mm512_max_epu16(ab, z);
+            a = _mm512_max_ps(bf16_odd(z), _mm512_max_ps(bf16_even(z), a));  // |x|; NaN never wins
+          } else {
+            const __m512 e = V512::abs(V512::load<D>(p)), o = V512::abs(V512::load<D>(p + 16 * es));
+            ab = _mm512_max_epu32(ab, _mm512_max_epu32(_mm512_castps_si512(e), _mm512_castps_si512(o)));
+            a = _mm512_max_ps(o, _mm512_max_ps(e, a));
+          }
+        }
+        am[k] = a;
+      }
+    }
+    bool nan;
+    if constexpr (D == DType::kBF16) nan = _mm512_cmpge_epu16_mask(ab, _mm512_set1_epi16(0x7f80)) != 0;
+    else nan = _mm512_cmpge_epu32_mask(ab, _mm512_set1_epi32(0x7f800000)) != 0;
+    if (nan) {
+      for (size_t k = 0; k < G; ++k) {
+        for (size_t r = 0; r < nr; ++r) {
+          const uint8_t* xr = x + (r * stride + (b0 + k) * g) * es;
+          size_t f = SIZE_MAX;
+          for (size_t i = 0; i < g && f == SIZE_MAX; ++i)
+            if (is_bad<D>(xr, i)) f = i;
+          if (f != SIZE_MAX) {
+            const size_t idx = r * stride + (b0 + k) * g + f;
+            bad = idx < bad ? idx : bad;
+            break;
+          }
+        }
+      }
+    }
+    for (size_t k0 = 0; k0 < G; k0 += 16) {
+      const size_t m = G - k0 < 16 ? G - k0 : 16;
+      const __m512 A = reduce16<true>(am + k0);
+      __m512 sc = round_w_nonan<V512, D>(_mm512_div_ps(A, _mm512_set1_ps(fmax)));
+      sc = _mm512_mask_mov_ps(sc, _mm512_cmp_ps_mask(sc, _mm512_setzero_ps(), _CMP_EQ_OQ), _mm512_set1_ps(eps));
+      _mm512_store_ps(scs + k0, sc);
+      const __mmask16 live = static_cast<__mmask16>((1u << m) - 1u);
+      uint8_t* so = scales + (b0 + k0) * es;
+      if constexpr (D == DType::kF32) {
+        _mm512_mask_storeu_ps(so, live, sc);
+      } else if constexpr (D == DType::kBF16) {
+        _mm512_mask_storeu_epi16(so, live, _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(sc), 16))));
+      } else {
+        _mm512_mask_storeu_epi16(so, live, _mm512_castsi256_si512(_mm512_cvtps_ph(sc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      }
+    }
+    for (size_t r = 0; r < nr; ++r) {
+      for (size_t k = 0; k < G; ++k) {
+        const size_t off = r * stride + (b0 + k) * g;
+        fp8_codes<D>(x + off * es, g, scs[k], e4m3, nan, out + off);
+      }
+    }
+  }
+  return bad;
+}
+
 template <DType D>
 ScaleQuantKernels kernels_for() {
   if constexpr (D == DType::kBF16)
     return ScaleQuantKernels{minmax_bf16, absmax_bf16, int_codes_simd<V512, D>, fp8_codes<D>, int_pack<D>, (1u << 4) | (1u << 8), int_row<D>,
-                             int_dequant<D>, true, fp8_dequant};
+                             int_dequant<D>, true, fp8_dequant, fp8_tile<D>};
   else
     return ScaleQuantKernels{minmax_simd<V512, D>, absmax_simd<V512, D>, int_codes_simd<V512, D>, fp8_codes<D>, int_pack<D>, (1u << 4) | (1u << 8), int_row<D>,
-                             int_dequant<D>, D == DType::kF32, fp8_dequant};
+                             int_dequant<D>, D == DType::kF32, fp8_dequant, fp8_tile<D>};
 }
 
 }  // namespace
