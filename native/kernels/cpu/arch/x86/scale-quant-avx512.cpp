@@ -193,8 +193,33 @@ inline __m512i quant16(__m512 xv, __m512 sc, __m512 zp, __m512 lo, __m512 hi, __
   return q;
 }
 
+// 8-bit codes without NaN / Inf lanes: the clamp to [-128, 127] is the signed saturation of vpmovsdb, and the
+// offset 128 an XOR of the byte's top bit.
+template <DType D, bool ASYM>
+inline __m128i quant16_i8(__m512 xv, __m512 sc, __m512 zp) {
+  __m512 v = round_w_nonan<V512, D>(_mm512_div_ps(xv, sc));
+  if constexpr (ASYM) v = round_w_nonan<V512, D>(_mm512_add_ps(v, zp));
+  return _mm_xor_si128(_mm512_cvtsepi32_epi8(V512::cvt_rne(v)), _mm_set1_epi8(static_cast<char>(0x80)));
+}
+
 template <DType D, bool ASYM, bool NANS, int BITS>
 void int_pack_t(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* dst) {
+  if constexpr (BITS == 8 && !NANS) {
+    const __m512 sc = _mm512_set1_ps(p.sc), zp = _mm512_set1_ps(p.zp);
+    constexpr size_t es = D == DType::kF32 ? 4 : 2;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+      if constexpr (D == DType::kBF16) {
+        const __m512i z = _mm512_loadu_si512(x + 2 * i);
+        const __m128i ce = quant16_i8<D, ASYM>(bf16_even(z), sc, zp), co = quant16_i8<D, ASYM>(bf16_odd(z), sc, zp);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_unpacklo_epi8(ce, co));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i + 16), _mm_unpackhi_epi8(ce, co));
+      } else {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), quant16_i8<D, ASYM>(V512::load<D>(x + i * es), sc, zp));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i + 16), quant16_i8<D, ASYM>(V512::load<D>(x + (i + 16) * es), sc, zp));
+      }
+    }
+    return;
+  }
   const __m512 sc = _mm512_set1_ps(p.sc), zp = _mm512_set1_ps(p.zp), lo = _mm512_set1_ps(p.qmin), hi = _mm512_set1_ps(p.qmax);
   const __m512i off = _mm512_set1_epi32(p.offset);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -251,10 +276,11 @@ inline __m512i fp8_fast(__m512i x) {
   constexpr int kShift = 23 - MBITS;
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i ax = _mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff));
-  const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(x, 24), _mm512_set1_epi32(0x80));
-  __m512i r = _mm512_sub_epi32(ax, _mm512_set1_epi32((127 - BIAS) << 23));
-  r = _mm512_add_epi32(r, _mm512_add_epi32(_mm512_set1_epi32((1 << (kShift - 1)) - 1), _mm512_and_si512(_mm512_srli_epi32(r, kShift), one)));
-  // The inputs are clamped to +-max (a representable value), so no code exceeds kMaxFinite: no saturation here.
+  // Re-bias the exponent and round to nearest even on the dropped bits in one sum (the re-bias is a multiple of
+  // 2^23, so the kept LSB is the same before and after it). The inputs are clamped to +-max (a representable
+  // value), so no code exceeds the largest finite one: no saturation here.
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(ax, kShift), one);
+  const __m512i r = _mm512_add_epi32(_mm512_add_epi32(ax, _mm512_set1_epi32(((1 << (kShift - 1)) - 1) - ((127 - BIAS) << 23))), lsb);
   __m512i code = _mm512_srli_epi32(r, kShift);
   // Below the smallest normal (zero included): subnormal codes (0 for zero and for f32 subnormals).
   const __mmask16 small = _mm512_cmplt_epi32_mask(ax, _mm512_set1_epi32((127 + 1 - BIAS) << 23));
@@ -280,7 +306,8 @@ inline __m512i fp8_fast(__m512i x) {
               : _mm512_set1_epi32((kExpAll << MBITS) | ((1 << MBITS) - 1));
     code = _mm512_mask_mov_epi32(code, is_nan, nan_code);
   }
-  return _mm512_or_si512(code, sign);
+  // The sign: bit 7 from x >> 24, the rest from the code (a bit select, C ? B : A = 0xD8).
+  return _mm512_ternarylogic_epi32(code, _mm512_srli_epi32(x, 24), _mm512_set1_epi32(0x80), 0xD8);
 }
 
 template <DType D, bool E4M3, bool NANS>
