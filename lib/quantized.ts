@@ -359,7 +359,8 @@ function prepareFp8(t: Tensor, sp: Record<string, unknown>, nonFinite: string): 
   const fp8: DType = format === 'e4m3' ? 'f8_e4m3' : 'f8_e5m2';
   return {
     x, spec: { scheme: 'fp8', format, granularity }, fp8, rows, cols, br, bc, out: uninitialized(t.shape, fp8),
-    scales: zeros(scaleShape, x.dtype), checkFinite: nonFinite === 'error',
+    // An empty weight leaves the scales unwritten: zeros then.
+    scales: (rows * cols ? uninitialized : zeros)(scaleShape, x.dtype), checkFinite: nonFinite === 'error',
   };
 }
 
@@ -443,8 +444,9 @@ function prepareInt(t: Tensor, sp: Record<string, unknown>, nonFinite: string): 
     x, spec: { scheme: 'int', bits, symmetric, groupSize: gs, ...(spec.pad ? { pad: true } : {}) },
     rows, cols, group, whole, groups,
     packed: uninitialized([rows * Math.ceil((cols * bits) / 32)], 'i32').data as Int32Array,
-    scales: zeros(whole ? [1] : [rows, ng], x.dtype),
-    zps: symmetric ? null : new Int32Array(whole ? 1 : zw * ng),
+    // An empty weight leaves scales and zero points unwritten: zeros then.
+    scales: (rows * cols ? uninitialized : zeros)(whole ? [1] : [rows, ng], x.dtype),
+    zps: symmetric ? null : ((rows * cols ? uninitialized : zeros)([whole ? 1 : zw * ng], 'i32').data as Int32Array),
     checkFinite: nonFinite === 'error',
   };
 }
