@@ -403,27 +403,38 @@ size_t int_row(const uint8_t* x, size_t ng, size_t g, const IntSegParams& p0, in
     // min / max per group (widened with 0), one accumulator pair per group; any non-finite weight in the batch.
     __m512i ab = _mm512_setzero_si512();
     for (size_t k = 0; k < 16; ++k) {
-      __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+      // Four independent min and max chains (two per 32 weights, two 32-weight steps in flight): a whole-row
+      // group (channel) would otherwise wait on the min/max latency.
+      const __m512 zero = _mm512_setzero_ps();
+      __m512 a[4] = {zero, zero, zero, zero}, b[4] = {zero, zero, zero, zero};
+      auto step = [&](const uint8_t* p, __m512& a0, __m512& a1, __m512& b0, __m512& b1) {
+        __m512 e, o;
+        if constexpr (D == DType::kBF16) {
+          const __m512i z = _mm512_loadu_si512(p);
+          e = bf16_even(z);
+          o = bf16_odd(z);
+          ab = _mm512_max_epu16(ab, _mm512_and_si512(z, _mm512_set1_epi32(0x7fff7fff)));
+        } else {
+          e = V512::load<D>(p);
+          o = V512::load<D>(p + 16 * es);
+          ab = _mm512_max_epu32(ab, _mm512_max_epu32(V512::abs_bits(e), V512::abs_bits(o)));
+        }
+        a0 = _mm512_min_ps(e, a0);  // NaN lanes keep the accumulator
+        a1 = _mm512_min_ps(o, a1);
+        b0 = _mm512_max_ps(e, b0);
+        b1 = _mm512_max_ps(o, b1);
+      };
       if (k < G) {
         const uint8_t* xg = xb + k * g * es;
-        for (size_t i = 0; i < g; i += 32) {
-          __m512 e, o;
-          if constexpr (D == DType::kBF16) {
-            const __m512i z = _mm512_loadu_si512(xg + 2 * i);
-            e = bf16_even(z);
-            o = bf16_odd(z);
-            ab = _mm512_max_epu16(ab, _mm512_and_si512(z, _mm512_set1_epi32(0x7fff7fff)));
-          } else {
-            e = V512::load<D>(xg + i * es);
-            o = V512::load<D>(xg + (i + 16) * es);
-            ab = _mm512_max_epu32(ab, _mm512_max_epu32(V512::abs_bits(e), V512::abs_bits(o)));
-          }
-          a = _mm512_min_ps(o, _mm512_min_ps(e, a));  // NaN lanes keep the accumulator
-          b = _mm512_max_ps(o, _mm512_max_ps(e, b));
+        size_t i = 0;
+        for (; i + 64 <= g; i += 64) {
+          step(xg + i * es, a[0], a[1], b[0], b[1]);
+          step(xg + (i + 32) * es, a[2], a[3], b[2], b[3]);
         }
+        if (i < g) step(xg + i * es, a[0], a[1], b[0], b[1]);
       }
-      mn[k] = a;
-      mx[k] = b;
+      mn[k] = _mm512_min_ps(_mm512_min_ps(a[0], a[1]), _mm512_min_ps(a[2], a[3]));
+      mx[k] = _mm512_max_ps(_mm512_max_ps(b[0], b[1]), _mm512_max_ps(b[2], b[3]));
     }
     bool nan;
     if constexpr (D == DType::kBF16) nan = _mm512_cmpge_epu16_mask(ab, _mm512_set1_epi16(0x7f80)) != 0;
