@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The optimized FP8 quantizer and dequantizer (compressed-tensors math, FORMATS.md b4). Per group (a row, a
 // block of rows x cols): absmax (and the finite check) while the group is in cache, the scale, then the codes
-// straight into the output. Work is cut into fixed runs of whole groups (about kElemsPerChunk weights), so
-// the output does not depend on the thread count. The per-element kernels come from scale-quant-kernels.h
+// straight into the output. Whole-row groups go in fixed runs of rows (about kElemsPerChunk weights); block
+// groups in tiles of a band of rows x a run of blocks (about kTileBytes, handled by the AVX-512 fp8_tile when
+// available). Chunks depend only on the shape, so the output does not depend on the thread count. The per-element kernels come from scale-quant-kernels.h
 // (portable, AVX2 or AVX-512 by simd_level()); kernels/ref/fp8-quant-ref.cpp is the specification.
 #include "weightsmith/fp8-quant.h"
 

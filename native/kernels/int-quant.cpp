@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// The optimized integer RTN quantizer and dequantizer (compressed-tensors math, FORMATS.md b4). One pass per
-// group while it is in L1: min/max (and the finite check), the scale and zero point, then the codes in short
-// runs through an L1 scratch straight into the packed words. Rows are cut into fixed chunks of 32 (a chunk's
-// zero points then fill whole words of the packed zero-point columns for any bit width), so the output does
-// not depend on the thread count. The per-element kernels come from scale-quant-kernels.h (portable, AVX2
-// or AVX-512 by simd_level()); kernels/ref/int-quant-ref.cpp is the specification.
+// The optimized integer RTN quantizer and dequantizer (compressed-tensors math, FORMATS.md b4). One read of
+// each group from memory: min/max (and the finite check), the scale and zero point, then the codes from cache
+// straight into the packed words. With the AVX-512 set and groups of a multiple of 32 weights, int_row does
+// this 16 groups at a time (their scales and zero points computed together in vector registers) and packs
+// 4- and 8-bit codes from registers; otherwise codes go through a short L1 scratch and pack_codes. Rows are
+// cut into fixed chunks of 32 (a chunk's zero points then fill whole words of the packed zero-point columns
+// for any bit width), so the output does not depend on the thread count. The per-element kernels come from
+// scale-quant-kernels.h (portable, AVX2 or AVX-512 by simd_level()); kernels/ref/int-quant-ref.cpp is the
+// specification.
 #include "weightsmith/int-quant.h"
 
 #include <cmath>

@@ -133,6 +133,13 @@ struct V512 {
 inline __m512 bf16_even(__m512i z) { return _mm512_castsi512_ps(_mm512_slli_epi32(z, 16)); }
 inline __m512 bf16_odd(__m512i z) { return _mm512_castsi512_ps(_mm512_and_si512(z, _mm512_set1_epi32(static_cast<int>(0xffff0000u)))); }
 
+// The code passes read their group from cache; meanwhile they pull the weights kAhead bytes further (the next
+// groups, whose min/max pass would otherwise wait on memory with nothing else to do) into L2.
+constexpr size_t kAhead = 16384;
+inline void prefetch_ahead(const uint8_t* p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + o), _MM_HINT_T1);
+}
+
 void minmax_bf16(const uint8_t* x, size_t n, float* mn_io, float* mx_io, uint32_t* abits_io) {
   const __m512 zero = _mm512_setzero_ps();
   __m512 mn0 = zero, mn1 = zero, mx0 = zero, mx1 = zero;
@@ -208,6 +215,7 @@ void int_pack_t(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* dst)
     const __m512 sc = _mm512_set1_ps(p.sc), zp = _mm512_set1_ps(p.zp);
     constexpr size_t es = D == DType::kF32 ? 4 : 2;
     for (size_t i = 0; i + 32 <= n; i += 32) {
+      prefetch_ahead(x + i * es, 32 * es);
       if constexpr (D == DType::kBF16) {
         const __m512i z = _mm512_loadu_si512(x + 2 * i);
         const __m128i ce = quant16_i8<D, ASYM>(bf16_even(z), sc, zp), co = quant16_i8<D, ASYM>(bf16_odd(z), sc, zp);
@@ -224,14 +232,15 @@ void int_pack_t(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* dst)
   const __m512i off = _mm512_set1_epi32(p.offset);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  constexpr size_t es = D == DType::kF32 ? 4 : 2;
   for (size_t i = 0; i + 32 <= n; i += 32) {
+    prefetch_ahead(x + i * es, 32 * es);
     __m512i qe, qo;  // codes of the even and odd elements of these 32
     if constexpr (D == DType::kBF16) {
       const __m512i z = _mm512_loadu_si512(x + 2 * i);
       qe = quant16<D, ASYM, NANS>(bf16_even(z), sc, zp, lo, hi, off);
       qo = quant16<D, ASYM, NANS>(bf16_odd(z), sc, zp, lo, hi, off);
     } else {
-      constexpr size_t es = D == DType::kF32 ? 4 : 2;
       const __m512i qa = quant16<D, ASYM, NANS>(V512::load<D>(x + i * es), sc, zp, lo, hi, off);
       const __m512i qb = quant16<D, ASYM, NANS>(V512::load<D>(x + (i + 16) * es), sc, zp, lo, hi, off);
       if constexpr (BITS == 8) {
@@ -325,6 +334,7 @@ void fp8_codes_t(const uint8_t* x, size_t n, float scale, uint8_t* codes) {
   size_t i = 0;
   if constexpr (D == DType::kBF16) {
     for (; i + 32 <= n; i += 32) {
+      prefetch_ahead(x + 2 * i, 64);
       const __m512i z = _mm512_loadu_si512(x + 2 * i);
       const __m512i ce = fp8_vec<D, E4M3, NANS>(bf16_even(z), sc, lo, hi);
       const __m512i co = fp8_vec<D, E4M3, NANS>(bf16_odd(z), sc, lo, hi);
@@ -334,6 +344,7 @@ void fp8_codes_t(const uint8_t* x, size_t n, float scale, uint8_t* codes) {
     constexpr size_t es = D == DType::kF32 ? 4 : 2;
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (; i + 64 <= n; i += 64) {
+      prefetch_ahead(x + i * es, 64 * es);
       __m512i c[4];
       for (int k = 0; k < 4; ++k) c[k] = fp8_vec<D, E4M3, NANS>(V512::load<D>(x + (i + 16 * k) * es), sc, lo, hi);
       // Codes are <= 255: two saturating packs (per 128-bit lane), then one permute restores the order.
@@ -583,6 +594,8 @@ size_t fp8_tile(const uint8_t* x, size_t nr, size_t stride, size_t ng, size_t g,
         __m512 a = am[k];
         for (size_t i = 0; i < g; i += 32) {
           const uint8_t* p = xr + (k * g + i) * es;
+          // Two rows down, same columns: the next reads of this pass (the rows are stride apart).
+          for (size_t o = 0; o < 32 * es; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + 2 * stride * es + o), _MM_HINT_T1);
           if constexpr (D == DType::kBF16) {
             const __m512i z = _mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi32(0x7fff7fff));
             ab = _mm512_max_epu16(ab, z);
