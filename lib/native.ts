@@ -80,14 +80,19 @@ export interface NativeAddon {
   memcpyParallel(dst: Buf, src: Buf): void;
   quantizeGgmlSync(x: Float32Array, type: number, out: Uint8Array, n: number, checkFinite: boolean, backend?: 'ref' | 'auto'): void;
   quantizeGgml(x: Float32Array, type: number, out: Uint8Array, n: number, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
-  quantizeFp8Sync(x: Buf, weightDtype: string, out: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number,
-    blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean): void;
-  quantizeFp8(x: Buf, weightDtype: string, out: Uint8Array, scales: Float32Array, rows: number, cols: number, blockRows: number,
+  quantizeFp8Sync(x: Buf, weightDtype: string, out: Uint8Array, scales: Buf, rows: number, cols: number, blockRows: number,
+    blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean, backend?: 'ref' | 'auto'): void;
+  quantizeFp8(x: Buf, weightDtype: string, out: Uint8Array, scales: Buf, rows: number, cols: number, blockRows: number,
     blockCols: number, fp8Dtype: string, owners: NativeFile[], token: NativeAbortToken | null, checkFinite: boolean): Promise<void>;
-  quantizeIntSync(x: Buf, weightDtype: string, codes: Int8Array, scales: Float32Array, zps: Int32Array, rows: number, cols: number,
-    bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean): void;
-  quantizeInt(x: Buf, weightDtype: string, codes: Int8Array, scales: Float32Array, zps: Int32Array, rows: number, cols: number,
-    bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  dequantizeFp8Sync(codes: Buf, scales: Buf, weightDtype: string, fp8Dtype: string, rows: number, cols: number, blockRows: number,
+    blockCols: number, out: Float32Array): void;
+  quantizeIntSync(x: Buf, weightDtype: string, packed: Int32Array | Uint32Array, scales: Buf, zps: Int32Array | Uint32Array | null, rows: number,
+    cols: number, bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean, backend?: 'ref' | 'auto'): void;
+  quantizeInt(x: Buf, weightDtype: string, packed: Int32Array | Uint32Array, scales: Buf, zps: Int32Array | Uint32Array | null, rows: number,
+    cols: number, bits: number, symmetric: boolean, group: number, wholeTensor: boolean, checkFinite: boolean, owners: NativeFile[],
+    token: NativeAbortToken | null): Promise<void>;
+  dequantizeIntSync(packed: Int32Array | Uint32Array, scales: Buf, zps: Int32Array | Uint32Array | null, rows: number, cols: number, bits: number,
+    symmetric: boolean, group: number, wholeTensor: boolean, weightDtype: string, out: Buf, outDtype: string): void;
   packIntRows(codes: Int8Array, rows: number, cols: number, bits: number, words: Uint32Array | Int32Array): void;
   unpackIntRows(words: Uint32Array | Int32Array, rows: number, cols: number, bits: number, codes: Int8Array): void;
   bnb4QuantizeSync(type: 'nf4' | 'fp4', x: Buf, dtype: string, n: number, blocksize: number, packed: Uint8Array, absmax: Float32Array,

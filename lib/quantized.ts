@@ -277,7 +277,7 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
       const p = prepareInt(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
       throwIfAborted(signal);
       const owners = ownersOf(p.x);
-      await withPinned([p.x], () => withAbort(signal, (token) => native.quantizeInt(p.x.bytes(), p.x.dtype, p.codes, p.scales, p.zps,
+      await withPinned([p.x], () => withAbort(signal, (token) => native.quantizeInt(p.x.bytes(), p.x.dtype, p.packed, p.scales.bytes(), p.zps,
         p.rows, p.cols, p.spec.bits, p.spec.symmetric !== false, p.group, p.whole, p.checkFinite, owners, token)));
       return finishInt(t, p);
     }
@@ -288,7 +288,7 @@ export function quantize(t: Tensor, spec: QuantSpec, options?: QuantizeOptions):
       throwIfAborted(signal);
       const owners = ownersOf(f.x);
       await withPinned([f.x, f.out], () => withAbort(signal, (token) => native.quantizeFp8(f.x.bytes(), f.x.dtype, f.out.data as Uint8Array,
-        f.scales, f.rows, f.cols, f.br, f.bc, f.fp8, owners, token, f.checkFinite)));
+        f.scales.bytes(), f.rows, f.cols, f.br, f.bc, f.fp8, owners, token, f.checkFinite)));
       return finishFp8(t, f);
     }
     const p = prepareQuantize(t, spec, options, ['signal', 'nonFinite']);
@@ -311,14 +311,14 @@ export function quantizeSync(t: Tensor, spec: QuantSpec, options?: Omit<Quantize
   if ((spec as { scheme?: unknown })?.scheme === 'int' && t instanceof Tensor) {
     const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
     const p = prepareInt(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
-    native.quantizeIntSync(p.x.bytes(), p.x.dtype, p.codes, p.scales, p.zps, p.rows, p.cols, p.spec.bits, p.spec.symmetric !== false,
+    native.quantizeIntSync(p.x.bytes(), p.x.dtype, p.packed, p.scales.bytes(), p.zps, p.rows, p.cols, p.spec.bits, p.spec.symmetric !== false,
       p.group, p.whole, p.checkFinite);
     return finishInt(t, p);
   }
   if ((spec as { scheme?: unknown })?.scheme === 'fp8' && t instanceof Tensor) {
     const opts = checkOptions<QuantizeOptions>(options, 'options', ['nonFinite']);
     const f = prepareFp8(t, spec as unknown as Record<string, unknown>, checkNonFinite(opts.nonFinite));
-    native.quantizeFp8Sync(f.x.bytes(), f.x.dtype, f.out.data as Uint8Array, f.scales, f.rows, f.cols, f.br, f.bc, f.fp8, [], null, f.checkFinite);
+    native.quantizeFp8Sync(f.x.bytes(), f.x.dtype, f.out.data as Uint8Array, f.scales.bytes(), f.rows, f.cols, f.br, f.bc, f.fp8, [], null, f.checkFinite);
     return finishFp8(t, f);
   }
   const p = prepareQuantize(t, spec, options, ['nonFinite']);
@@ -351,8 +351,8 @@ interface Fp8Prepared {
   br: number;
   bc: number;
   out: Tensor;
-  scales: Float32Array;
-  scaleShape: number[];
+  /** The scales, written by the native quantizer in the weight dtype. */
+  scales: Tensor;
   checkFinite: boolean;
 }
 
@@ -378,31 +378,43 @@ function prepareFp8(t: Tensor, sp: Record<string, unknown>, nonFinite: string): 
   const { br, bc, scaleShape } = fp8Groups({ scheme: 'fp8', format, granularity }, rows, cols);
   const fp8: DType = format === 'e4m3' ? 'f8_e4m3' : 'f8_e5m2';
   return {
-    x, spec: { scheme: 'fp8', format, granularity }, fp8, rows, cols, br, bc, out: zeros(t.shape, fp8),
-    scales: new Float32Array(scaleShape.reduce((a, b) => a * b, 1)), scaleShape, checkFinite: nonFinite === 'error',
+    x, spec: { scheme: 'fp8', format, granularity }, fp8, rows, cols, br, bc, out: uninitialized(t.shape, fp8),
+    // An empty weight leaves the scales unwritten: zeros then.
+    scales: (rows * cols ? uninitialized : zeros)(scaleShape, x.dtype), checkFinite: nonFinite === 'error',
   };
 }
 
 function finishFp8(t: Tensor, p: Fp8Prepared): QuantizedTensor {
-  const scale = tensor(p.scales, p.scaleShape).to(p.x.dtype);  // exact: every scale is representable there
-  return new QuantizedTensor(p.spec, t.shape, { weight: p.out, weight_scale: scale });
+  return new QuantizedTensor(p.spec, t.shape, { weight: p.out, weight_scale: p.scales });
+}
+
+const SCALE_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
+
+/**
+ * A tensor whose bytes the caller overwrites completely before anyone reads them (the outputs of the native
+ * quantizers and dequantizers): its own ArrayBuffer, not zero-filled, which saves a pass over fresh pages.
+ */
+function uninitialized(shape: readonly number[], dtype: DType): Tensor {
+  const info = dtypeInfo(dtype)!;
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const length = info.bits >= 8 ? numel : Math.ceil((numel * info.bits) / 8);
+  const bytes = length * info.array.BYTES_PER_ELEMENT;
+  if (bytes < 4096) return zeros(shape, dtype);
+  const buf = Buffer.allocUnsafeSlow(bytes);  // never from the shared pool: a whole ArrayBuffer of its own
+  return tensor(new info.array(buf.buffer, buf.byteOffset, length), shape, dtype);
 }
 
 function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
   const spec = q.spec as Fp8Spec;
-  const codes = q.parts.weight.to('f32').data as Float32Array;
-  const scales = q.parts.weight_scale.to('f32').data as Float32Array;
   const { rows, cols } = fp8Layout(q.shape);
   const { br, bc } = fp8Groups(spec, rows, cols);
-  const gr = br || rows || 1;
-  const gc = bc || cols || 1;
-  const ncg = Math.ceil(cols / gc);
-  const out = new Float32Array(codes.length);
-  for (let r = 0; r < rows; r++) {
-    const srow = Math.floor(r / gr) * ncg;
-    for (let c = 0; c < cols; c++) out[r * cols + c] = Math.fround(codes[r * cols + c] * scales[srow + Math.floor(c / gc)]);
-  }
-  const f = tensor(out, q.shape);
+  const w = q.parts.weight;
+  let scales = q.parts.weight_scale;
+  if (!SCALE_DTYPES.includes(scales.dtype)) scales = scales.to('f32');
+  const codes = w.dtype === 'f8_e4m3' || w.dtype === 'f8_e5m2' ? w : w.to('f8_e4m3');
+  // code * scale in f32 (one rounding), on the native pool.
+  const f = uninitialized(q.shape, 'f32');
+  native.dequantizeFp8Sync(codes.bytes(), scales.bytes(), scales.dtype, codes.dtype, rows, cols, br, bc, f.data as Float32Array);
   return dtype === 'f32' ? f : f.to(dtype);
 }
 
@@ -414,9 +426,10 @@ interface IntPrepared {
   group: number;
   whole: boolean;
   groups: number;
-  codes: Int8Array;
-  scales: Float32Array;
-  zps: Int32Array;
+  /** Outputs the native quantizer writes in place: packed rows, scales in the weight dtype, packed zero points. */
+  packed: Int32Array;
+  scales: Tensor;
+  zps: Int32Array | null;
   checkFinite: boolean;
 }
 
@@ -443,40 +456,31 @@ function prepareInt(t: Tensor, sp: Record<string, unknown>, nonFinite: string): 
   const group = typeof gs === 'number' ? gs : 0;
   if (group && cols % group !== 0 && !spec.pad)
     throw new WeightsmithError('ERR_SHAPE', `rows of ${cols} are not a multiple of the group size ${group} (pass pad: true for a shorter last group)`);
-  const groups = whole ? 1 : rows * (group ? Math.ceil(cols / group) : 1);
+  const ng = whole ? 1 : (group ? Math.ceil(cols / group) : 1);
+  const groups = whole ? 1 : rows * ng;
+  const symmetric = spec.symmetric ?? true;
+  const zw = Math.ceil((rows * bits) / 32);
   return {
-    x, spec: { scheme: 'int', bits, symmetric: spec.symmetric ?? true, groupSize: gs, ...(spec.pad ? { pad: true } : {}) },
-    rows, cols, group, whole, groups, codes: new Int8Array(rows * cols), scales: new Float32Array(groups), zps: new Int32Array(groups),
+    x, spec: { scheme: 'int', bits, symmetric, groupSize: gs, ...(spec.pad ? { pad: true } : {}) },
+    rows, cols, group, whole, groups,
+    packed: uninitialized([rows * Math.ceil((cols * bits) / 32)], 'i32').data as Int32Array,
+    // An empty weight leaves scales and zero points unwritten: zeros then.
+    scales: (rows * cols ? uninitialized : zeros)(whole ? [1] : [rows, ng], x.dtype),
+    zps: symmetric ? null : ((rows * cols ? uninitialized : zeros)([whole ? 1 : zw * ng], 'i32').data as Int32Array),
     checkFinite: nonFinite === 'error',
   };
 }
 
 function finishInt(t: Tensor, p: IntPrepared): QuantizedTensor {
-  const bits = p.spec.bits;
-  const wpr = Math.ceil((p.cols * bits) / 32);
-  const packed = new Int32Array(p.rows * wpr);
-  native.packIntRows(p.codes, p.rows, p.cols, bits, packed);
-  const ng = p.whole ? 1 : p.groups / Math.max(p.rows, 1);
-  const scaleShape = p.whole ? [1] : [p.rows, ng];
+  const wpr = Math.ceil((p.cols * p.spec.bits) / 32);
   const parts: Record<string, Tensor> = {
-    weight_packed: tensor(packed, [p.rows, wpr]),
-    weight_scale: tensor(p.scales, scaleShape).to(p.x.dtype),  // exact: every scale is representable there
+    weight_packed: tensor(p.packed, [p.rows, wpr]),
+    weight_scale: p.scales,
     weight_shape: tensor(new BigInt64Array([BigInt(p.rows), BigInt(p.cols)]), [2]),
   };
-  if (p.spec.symmetric === false) {
-    if (p.whole) {
-      parts.weight_zero_point = tensor(p.zps, [1]);
-    } else {
-      // Packed along rows: for each group column, the rows' zero points form one bitstream.
-      const zt = new Int8Array(ng * p.rows);
-      for (let r = 0; r < p.rows; r++) for (let g = 0; g < ng; g++) zt[g * p.rows + r] = p.zps[r * ng + g];
-      const zw = Math.ceil((p.rows * bits) / 32);
-      const zpacked = new Int32Array(ng * zw);
-      native.packIntRows(zt, ng, p.rows, bits, zpacked);
-      const out = new Int32Array(zw * ng);
-      for (let g = 0; g < ng; g++) for (let w = 0; w < zw; w++) out[w * ng + g] = zpacked[g * zw + w];
-      parts.weight_zero_point = tensor(out, [zw, ng]);
-    }
+  if (p.zps) {
+    // Whole tensor: the signed zero point; otherwise packed along rows, one column per group.
+    parts.weight_zero_point = p.whole ? tensor(p.zps, [1]) : tensor(p.zps, [Math.ceil((p.rows * p.spec.bits) / 32), p.groups / Math.max(p.rows, 1)]);
   }
   return new QuantizedTensor(p.spec, t.shape, parts);
 }
@@ -484,39 +488,22 @@ function finishInt(t: Tensor, p: IntPrepared): QuantizedTensor {
 function dequantizeInt(q: QuantizedTensor, dtype: DType): Tensor {
   const spec = q.spec as IntSpec;
   const { rows, cols } = fp8Layout(q.shape);
-  const bits = spec.bits;
-  const codes = new Int8Array(rows * cols);
-  native.unpackIntRows(q.parts.weight_packed.data as Int32Array, rows, cols, bits, codes);
-  const wd = q.parts.weight_scale.dtype;
-  const scales = q.parts.weight_scale.to('f32').data as Float32Array;
   const gs = spec.groupSize ?? 128;
-  const group = typeof gs === 'number' ? gs : cols;
+  const group = typeof gs === 'number' ? gs : 0;
   const whole = gs === 'tensor';
-  const ng = whole ? 1 : Math.ceil(cols / group);
-  let zps: Int32Array = new Int32Array(whole ? 1 : rows * ng);
+  const wd = q.parts.weight_scale.dtype;
+  // Scales of another dtype are read as f32 and the result rounded to their dtype afterwards, as before.
+  const scales = SCALE_DTYPES.includes(wd) ? q.parts.weight_scale : q.parts.weight_scale.to('f32');
   const zpPart = q.parts.weight_zero_point;
-  if (zpPart) {
-    if (whole) zps = zpPart.data as Int32Array;
-    else {
-      const zw = Math.ceil((rows * bits) / 32);
-      const zin = zpPart.data as Int32Array;
-      const byGroup = new Int32Array(ng * zw);
-      for (let g = 0; g < ng; g++) for (let w = 0; w < zw; w++) byGroup[g * zw + w] = zin[w * ng + g];
-      const zt = new Int8Array(ng * rows);
-      native.unpackIntRows(byGroup, ng, rows, bits, zt);
-      for (let r = 0; r < rows; r++) for (let g = 0; g < ng; g++) zps[r * ng + g] = zt[g * rows + r];
-    }
-  }
-  // (q - zp) * scale: an exact small integer times a scale, rounded once to the weight dtype.
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const k = whole ? 0 : r * ng + Math.floor(c / group);
-      out[r * cols + c] = Math.fround((codes[r * cols + c] - zps[k]) * scales[k]);
-    }
-  }
-  let f = tensor(out, q.shape);
-  if (wd !== 'f32') f = f.to(wd);
+  const zps = zpPart ? ((zpPart.dtype === 'i32' ? zpPart : zpPart.to('i32')).data as Int32Array) : null;
+  const packed = q.parts.weight_packed;
+  const words = (packed.dtype === 'i32' ? packed : packed.to('i32')).data as Int32Array;
+  // (q - zp) * scale: an exact small integer times a scale, rounded once to the scale dtype (native, threaded).
+  const direct = dtype === scales.dtype;
+  const out = uninitialized(q.shape, direct ? scales.dtype : 'f32');
+  native.dequantizeIntSync(words, scales.bytes(), zps, rows, cols, spec.bits, !zps, group, whole, scales.dtype, out.bytes(), out.dtype);
+  let f = out;
+  if (!SCALE_DTYPES.includes(wd)) f = f.to(wd);
   return f.dtype === dtype ? f : f.to(dtype);
 }
 

@@ -320,8 +320,14 @@ function dequantizeCase(type) {
   };
 }
 
-// Schemes with scales (compressed-tensors int and fp8; bitsandbytes 4-bit is in bnb4.js) through the public API on a 4096 x
-// 4096 f32 and bf16 weight; GB/s counts the input bytes plus the stored parts.
+// ------------------------------------------------------------------------------- scheme cases (int, fp8)
+
+// Schemes with scales (compressed-tensors int and fp8; bitsandbytes 4-bit is in bnb4.js) through the public API
+// on a 4096 x 4096 f32 and bf16 weight; GB/s counts the input bytes plus the stored parts (quantize) or the stored
+// parts plus the f32 output (dequantize). They are compared with: our scalar reference kernel (backend 'ref',
+// one thread, same data, byte-equal or an error), a plain JavaScript loop of the same formula (this process, the
+// first JS_ROWS rows, compared byte for byte with ours) and, in its own process, numpy (bench/peers/scheme.py,
+// vectorized, same shape and dtype, checked against ours on a SAMPLE_ROWS-row sample).
 const SCHEMES = [
   ['int4 g128', { scheme: 'int', bits: 4, groupSize: 128 }],
   ['int4 g128 asym', { scheme: 'int', bits: 4, groupSize: 128, symmetric: false }],
@@ -329,36 +335,435 @@ const SCHEMES = [
   ['fp8 channel', { scheme: 'fp8', granularity: 'channel' }],
   ['fp8 block', { scheme: 'fp8', granularity: 'block' }],
 ];
+const S_ROWS = 4096;
+const S_COLS = 4096;
+const JS_ROWS = 512;
+const SAMPLE_ROWS = 256;
+
+// The JS loops read weights and round results through these (bf16 = the top half of an f32).
+const jf = new Float32Array(1);
+const ju = new Uint32Array(jf.buffer);
+const fr = Math.fround;
+
+/** Round an f32 value to bf16 (to nearest even; NaN kept) and back. */
+function rbf16(v) {
+  jf[0] = v;
+  const u = ju[0];
+  if ((u & 0x7fffffff) > 0x7f800000) return v;
+  ju[0] = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return jf[0];
+}
+
+/** Reads weight i of raw f32 / bf16 data. */
+function weightReader(bytes, dtype) {
+  if (dtype === 'f32') {
+    const f = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    return (i) => f[i];
+  }
+  const h = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+  return (i) => {
+    ju[0] = h[i] << 16;
+    return jf[0];
+  };
+}
+
+/** Round half to even of a value already clamped to the code range. */
+function roundEven(v) {
+  const f = Math.floor(v);
+  const d = v - f;
+  return d > 0.5 || (d === 0.5 && (f & 1)) ? f + 1 : f;
+}
+
+/** Writes bits of value u at bit position `bit` of a word array (LSB first). */
+function putBits(words, bit, u, bits) {
+  const w = bit >>> 5;
+  const o = bit & 31;
+  words[w] |= u << o;
+  if (o + bits > 32) words[w + 1] |= u >>> (32 - o);
+}
+
+/** compressed-tensors int RTN as plain JS (the reference's steps, Math.fround / rbf16 after each). */
+function jsIntQuantize(bytes, dtype, rows, cols, bits, groupSize, symmetric) {
+  const rw = dtype === 'f32' ? fr : rbf16;
+  const x = weightReader(bytes, dtype);
+  const qmin = -(1 << (bits - 1));
+  const qmax = (1 << (bits - 1)) - 1;
+  const off = 1 << (bits - 1);
+  const eps = dtype === 'f32' ? 2 ** -23 : 2 ** -7;
+  const g = groupSize === 'channel' ? cols : groupSize;
+  const ng = Math.ceil(cols / g);
+  const wpr = Math.ceil((cols * bits) / 32);
+  const packed = new Int32Array(rows * wpr);
+  const scales = new Float32Array(rows * ng);
+  const zw = Math.ceil((rows * bits) / 32);
+  const zps = symmetric ? null : new Int32Array(zw * ng);
+  const half = rw((qmax - qmin) / 2);
+  for (let r = 0; r < rows; r++) {
+    const row = packed.subarray(r * wpr, (r + 1) * wpr);
+    for (let gi = 0; gi < ng; gi++) {
+      const c0 = gi * g;
+      const c1 = Math.min(cols, c0 + g);
+      let mn = 0;
+      let mx = 0;
+      for (let c = c0; c < c1; c++) {
+        const v = x(r * cols + c);
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+      let sc;
+      let zp = 0;
+      if (symmetric) {
+        sc = rw(fr(Math.max(-mn, mx) / half));
+      } else {
+        sc = rw(fr(rw(fr(mx - mn)) / (qmax - qmin)));
+      }
+      if (sc === 0) sc = eps;
+      if (!symmetric) {
+        const z = rw(fr(qmin - rw(fr(mn / sc))));
+        zp = Number.isNaN(z) ? 0 : roundEven(Math.min(qmax, Math.max(qmin, z)));
+        const bit = r * bits;
+        const w = bit >>> 5;
+        const o = bit & 31;
+        zps[w * ng + gi] |= (zp + off) << o;
+        if (o + bits > 32) zps[(w + 1) * ng + gi] |= (zp + off) >>> (32 - o);
+      }
+      scales[r * ng + gi] = sc;
+      for (let c = c0; c < c1; c++) {
+        let v = rw(fr(x(r * cols + c) / sc));
+        if (!symmetric) v = rw(fr(v + zp));
+        const q = Number.isNaN(v) ? 0 : roundEven(v < qmin ? qmin : v > qmax ? qmax : v);
+        putBits(row, c * bits, q + off, bits);
+      }
+    }
+  }
+  return { packed, scales, zps };
+}
+
+/** f32 -> e4m3 code (saturating, round to nearest even), float-bits.h's rule as plain JS. */
+function e4m3Code(v) {
+  jf[0] = v;
+  const x = ju[0];
+  const sign = (x >>> 24) & 0x80;
+  const ax = x & 0x7fffffff;
+  if (ax > 0x7f800000) return sign | 0x7f;
+  const e = (ax >>> 23) - 127;
+  if (e + 7 >= 1) {
+    if (e + 7 > 15) return sign | 0x7e;
+    let r = ax - (120 << 23);
+    r += 0x7ffff + ((r >>> 20) & 1);
+    const code = r >>> 20;
+    return sign | (code > 0x7e ? 0x7e : code);
+  }
+  if ((ax >>> 23) === 0) return sign;
+  const shift = 23 + (1 - 7 - 3) - e;
+  if (shift > 24) return sign;
+  const mant = (ax & 0x7fffff) | 0x800000;
+  let q = mant >>> shift;
+  const rem = mant & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  if (rem > half || (rem === half && (q & 1))) q++;
+  return sign | q;
+}
+
+/** compressed-tensors FP8 (e4m3) as plain JS. */
+function jsFp8Quantize(bytes, dtype, rows, cols, granularity) {
+  const rw = dtype === 'f32' ? fr : rbf16;
+  const x = weightReader(bytes, dtype);
+  const eps = dtype === 'f32' ? 2 ** -23 : 2 ** -7;
+  const br = granularity === 'block' ? 128 : 1;
+  const bc = granularity === 'block' ? 128 : cols;
+  const gr = Math.ceil(rows / br);
+  const gc = Math.ceil(cols / bc);
+  const codes = new Uint8Array(rows * cols);
+  const scales = new Float32Array(gr * gc);
+  for (let a = 0; a < gr; a++) {
+    for (let b = 0; b < gc; b++) {
+      const r1 = Math.min(rows, (a + 1) * br);
+      const c1 = Math.min(cols, (b + 1) * bc);
+      let am = 0;
+      for (let r = a * br; r < r1; r++) {
+        for (let c = b * bc; c < c1; c++) {
+          const v = Math.abs(x(r * cols + c));
+          if (v > am) am = v;
+        }
+      }
+      let sc = rw(fr(am / 448));
+      if (sc === 0) sc = eps;
+      scales[a * gc + b] = sc;
+      for (let r = a * br; r < r1; r++) {
+        for (let c = b * bc; c < c1; c++) {
+          let q = rw(fr(x(r * cols + c) / sc));
+          q = q < -448 ? -448 : q > 448 ? 448 : q;
+          codes[r * cols + c] = e4m3Code(q);
+        }
+      }
+    }
+  }
+  return { codes, scales };
+}
+
+const E4M3_VALUES = (() => {
+  const v = new Float32Array(256);
+  for (let c = 0; c < 256; c++) {
+    const e = (c >>> 3) & 15;
+    const m = c & 7;
+    const a = (c & 0x7f) === 0x7f ? NaN : e === 0 ? m * 2 ** -9 : (8 + m) * 2 ** (e - 10);
+    v[c] = c & 0x80 ? -a : a;
+  }
+  return v;
+})();
+
+/** The former JS dequantizers, unpacking in JS too: (q - zp) * scale rounded to the scale dtype; code * scale. */
+function jsIntDequantize(packed, scales, zps, dtype, rows, cols, bits, groupSize) {
+  const rw = dtype === 'f32' ? fr : rbf16;
+  const g = groupSize === 'channel' ? cols : groupSize;
+  const ng = Math.ceil(cols / g);
+  const wpr = Math.ceil((cols * bits) / 32);
+  const off = 1 << (bits - 1);
+  const mask = (1 << bits) - 1;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let gi = 0; gi < ng; gi++) {
+      let zp = 0;
+      if (zps) {
+        const bit = r * bits;
+        const w = bit >>> 5;
+        const o = bit & 31;
+        let u = zps[w * ng + gi] >>> o;
+        if (o + bits > 32) u |= zps[(w + 1) * ng + gi] << (32 - o);
+        zp = (u & mask) - off;
+      }
+      const sc = scales[r * ng + gi];
+      for (let c = gi * g, c1 = Math.min(cols, c + g); c < c1; c++) {
+        const bit = c * bits;
+        const w = r * wpr + (bit >>> 5);
+        const o = bit & 31;
+        let u = packed[w] >>> o;
+        if (o + bits > 32) u |= packed[w + 1] << (32 - o);
+        out[r * cols + c] = rw(fr(((u & mask) - off - zp) * sc));
+      }
+    }
+  }
+  return out;
+}
+
+function jsFp8Dequantize(codes, scales, rows, cols, granularity) {
+  const br = granularity === 'block' ? 128 : 1;
+  const bc = granularity === 'block' ? 128 : cols;
+  const gc = Math.ceil(cols / bc);
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const srow = Math.floor(r / br) * gc;
+    for (let c = 0; c < cols; c++) out[r * cols + c] = fr(E4M3_VALUES[codes[r * cols + c]] * scales[srow + Math.floor(c / bc)]);
+  }
+  return out;
+}
+
+const u8 = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const sameBytes = (a, b) => Buffer.compare(Buffer.from(u8(a)), Buffer.from(u8(b))) === 0;
+
+/** The parts in a fixed order, for the numpy check file and the reference comparison. */
+function partList(q) {
+  return Object.entries(q.parts).filter(([k]) => k !== 'weight_shape').map(([k, t]) => [k, t.bytes()]);
+}
+
+/** Writes the numpy peer's check file: header length, JSON header, then the parts' bytes. */
+function writeSchemeSample(name, rows, cols, parts) {
+  const head = Buffer.from(JSON.stringify({ rows, cols, parts: parts.map(([k, b]) => [k, b.byteLength]) }));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(head.length);
+  fs.writeFileSync(path.join(tmpDir(), sampleName('scheme', name, process.ppid)), Buffer.concat([len, head, ...parts.map(([, b]) => Buffer.from(u8(b)))]));
+}
+
+function schemePeerArgs(op, spec, dtype) {
+  if (spec.scheme === 'int') {
+    return [op, 'int', String(spec.bits), String(spec.groupSize), spec.symmetric === false ? '0' : '1', dtype, String(S_ROWS), String(S_COLS)];
+  }
+  return [op, 'fp8', spec.granularity, dtype, String(S_ROWS), String(S_COLS)];
+}
+
+function schemePeer(op, spec, dtype, name) {
+  return {
+    label: 'numpy',
+    script: 'scheme.py',
+    get args() {
+      const f = findSample('scheme', name);
+      return [...schemePeerArgs(op, spec, dtype), ...(f ? ['--check', f] : [])];
+    },
+  };
+}
+
+/** The weight (f32 or bf16) as a tensor, the same data for every scheme case. */
+function schemeWeight(api, dtype, rows = S_ROWS) {
+  const x32 = api.tensor(fillWeights(new Float32Array(rows * S_COLS)), [rows, S_COLS]);
+  return dtype === 'f32' ? x32 : x32.to(dtype);
+}
+
+/** Our scalar reference (backend 'ref', one thread) on the whole weight, in the stored layout. */
+function refQuantize(addon, api, x, spec) {
+  const rows = x.shape[0];
+  const cols = x.shape[1];
+  const es = x.dtype === 'f32' ? 4 : 2;
+  if (spec.scheme === 'int') {
+    const g = spec.groupSize === 'channel' ? cols : spec.groupSize;
+    const ng = Math.ceil(cols / g);
+    const packed = new Int32Array(rows * Math.ceil((cols * spec.bits) / 32));
+    const scales = new Uint8Array(rows * ng * es);
+    const zps = spec.symmetric === false ? new Int32Array(Math.ceil((rows * spec.bits) / 32) * ng) : null;
+    const run = () => addon.quantizeIntSync(x.bytes(), x.dtype, packed, scales, zps, rows, cols, spec.bits, spec.symmetric !== false,
+      spec.groupSize === 'channel' ? 0 : g, false, true, 'ref');
+    return { run, parts: () => [['weight_packed', packed], ['weight_scale', scales], ...(zps ? [['weight_zero_point', zps]] : [])] };
+  }
+  const [br, bc] = spec.granularity === 'block' ? [128, 128] : [1, 0];
+  const groups = spec.granularity === 'block' ? Math.ceil(rows / 128) * Math.ceil(cols / 128) : rows;
+  const codes = new Uint8Array(rows * cols);
+  const scales = new Uint8Array(groups * es);
+  const run = () => addon.quantizeFp8Sync(x.bytes(), x.dtype, codes, scales, rows, cols, br, bc, 'f8_e4m3', [], null, true, 'ref');
+  return { run, parts: () => [['weight', codes], ['weight_scale', scales]] };
+}
+
+/** The JS loop on the first `rows` rows: a runner and its parts in the stored layout. */
+function jsQuantizer(x, spec, rows) {
+  const cols = x.shape[1];
+  const bytes = x.bytes().subarray(0, rows * cols * (x.dtype === 'f32' ? 4 : 2));
+  let out = null;
+  const run = () => {
+    out = spec.scheme === 'int'
+      ? jsIntQuantize(bytes, x.dtype, rows, cols, spec.bits, spec.groupSize, spec.symmetric !== false)
+      : jsFp8Quantize(bytes, x.dtype, rows, cols, spec.granularity);
+  };
+  const scaleBytes = (s) => (x.dtype === 'f32' ? s : new Uint16Array(Uint32Array.from(new Uint32Array(s.buffer), (u) => u >>> 16)));
+  const parts = () => (spec.scheme === 'int'
+    ? [['weight_packed', out.packed], ['weight_scale', scaleBytes(out.scales)], ...(out.zps ? [['weight_zero_point', out.zps]] : [])]
+    : [['weight', out.codes], ['weight_scale', scaleBytes(out.scales)]]);
+  return { run, parts, bytes: bytes.byteLength };
+}
+
+/** Which stored bytes of ours belong to the first `rows` rows (the JS loop's share), per part. */
+function prefixOf(name, b, spec, rows, cols) {
+  const v = u8(b);
+  if (name === 'weight_zero_point') {
+    const ng = Math.ceil(cols / (spec.groupSize === 'channel' ? cols : spec.groupSize));
+    return v.subarray(0, Math.ceil((rows * spec.bits) / 32) * ng * 4);
+  }
+  if (name === 'weight_scale' && spec.scheme === 'fp8' && spec.granularity === 'block') {
+    return v.subarray(0, (v.length / Math.ceil(S_ROWS / 128)) * Math.ceil(rows / 128));
+  }
+  return v.subarray(0, (v.length / S_ROWS) * rows);
+}
 
 function schemeCase([label, spec], dtype) {
+  const hasPeers = spec.scheme === 'int' || spec.scheme === 'fp8';
+  const name = `${label.replace(/ /g, '_')}-${dtype}`;
   return {
     name: `quantize ${label} (${dtype})`,
-    targets: { memcpy: 0.5 },
+    targets: { memcpy: 0.5, peer: hasPeers ? 10 : undefined },
+    peer: hasPeers ? schemePeer('quantize', spec, dtype, `q-${name}`) : undefined,
+    async run() {
+      const api = ws();
+      const addon = native();
+      api.setThreads(2);
+      const x = schemeWeight(api, dtype);
+      let q = api.quantizeSync(x, spec);
+      const bytes = x.byteLength + q.byteLength;
+      const samples = timeSync(() => { q = api.quantizeSync(x, spec); }, { warmup: 2, reps: 11, minReps: 3, budget: 3 });
+      const deq = timeSync(() => api.dequantizeSync(q), { warmup: 1, reps: 5, minReps: 1, budget: 2 });
+      const c = api.compare(x, api.dequantizeSync(q, dtype));
+      const ours = gbpsOf(bytes, samples);
+      const notes = [`dequantize: ${gbpsOf(q.byteLength + x.numel * 4, deq).toFixed(2)} GB/s (see the dequantize case)`, `SQNR ${c.sqnrDb.toFixed(1)} dB`];
+      const metrics = {};
+      const errors = [];
+      let ref;
+      if (hasPeers) {
+        // The scalar reference, one thread, the whole weight: byte-equal to ours or an error.
+        const r = refQuantize(addon, api, x, spec);
+        api.setThreads(1);
+        const refSamples = timeSync(r.run, { warmup: 0, reps: 2, minReps: 1, budget: 2 });
+        api.setThreads(2);
+        const mine = Object.fromEntries(partList(q));
+        for (const [k, b] of r.parts()) if (!sameBytes(b, mine[k])) errors.push(`the reference and the optimized kernel differ in ${k}`);
+        ref = { bytes, samples: refSamples, size: `${S_ROWS}x${S_COLS} ${dtype}` };
+
+        // The JS loop on the first JS_ROWS rows, compared byte for byte with our rows.
+        const js = jsQuantizer(x, spec, JS_ROWS);
+        const jsSamples = timeSync(js.run, { warmup: 1, reps: 3, minReps: 1, budget: 2 });
+        const jsBytes = js.bytes + js.parts().reduce((a, [, b]) => a + b.byteLength, 0);
+        const jsGbps = gbpsOf(jsBytes, jsSamples);
+        const diff = js.parts().filter(([k, b]) => !sameBytes(b, prefixOf(k, mine[k], spec, JS_ROWS, S_COLS))).map(([k]) => k);
+        Object.assign(metrics, { jsLoopGbps: jsGbps, jsLoopRatio: ours / jsGbps, jsLoopRows: JS_ROWS, jsLoopDiffParts: diff });
+        notes.push(`JS loop (${JS_ROWS} rows): ${jsGbps.toFixed(3)} GB/s (ours ${(ours / jsGbps).toFixed(0)}x), ${diff.length ? `differs from ours in ${diff.join(', ')}` : 'byte-equal to ours'}`);
+
+        // The numpy check sample: the first SAMPLE_ROWS rows and what we store for them.
+        const xs = api.tensor(x.data.subarray(0, SAMPLE_ROWS * S_COLS), [SAMPLE_ROWS, S_COLS], x.dtype);
+        writeSchemeSample(`q-${name}`, SAMPLE_ROWS, S_COLS, [['x', xs.bytes()], ...partList(api.quantizeSync(xs, spec))]);
+      }
+      return {
+        size: `${S_ROWS}x${S_COLS} ${dtype}, ${fmtBytes(x.byteLength)} -> ${fmtBytes(q.byteLength)}`,
+        bytes,
+        samples,
+        ...(ref ? { ref } : {}),
+        notes,
+        metrics,
+        errors,
+      };
+    },
+  };
+}
+
+function schemeDequantizeCase([label, spec], dtype) {
+  const name = `${label.replace(/ /g, '_')}-${dtype}`;
+  return {
+    name: `dequantize ${label} (${dtype})`,
+    targets: { memcpy: 0.5, peer: 10 },
+    peer: schemePeer('dequantize', spec, dtype, `d-${name}`),
     async run() {
       const api = ws();
       api.setThreads(2);
-      const rows = 4096;
-      const cols = 4096;
-      const x32 = api.tensor(fillWeights(new Float32Array(rows * cols)), [rows, cols]);
-      const x = dtype === 'f32' ? x32 : x32.to(dtype);
-      let q = api.quantizeSync(x, spec);
-      const bytes = x.byteLength + q.byteLength;
-      const samples = timeSync(() => { q = api.quantizeSync(x, spec); }, { warmup: 1, reps: 5, minReps: 2, budget: 3 });
-      const deq = timeSync(() => api.dequantizeSync(q), { warmup: 1, reps: 3, minReps: 1, budget: 2 });
-      const c = api.compare(x, api.dequantizeSync(q, dtype));
+      const x = schemeWeight(api, dtype);
+      const q = api.quantizeSync(x, spec);
+      let y = api.dequantizeSync(q);
+      const bytes = q.byteLength + y.byteLength;
+      const samples = timeSync(() => { y = api.dequantizeSync(q); }, { warmup: 2, reps: 11, minReps: 3, budget: 3 });
+      const notes = [];
+      const metrics = {};
+      // The JS loop on the first JS_ROWS rows (the former lib/quantized.ts loops, unpacking in JS too).
+      const scales = q.parts.weight_scale.to('f32').data;
+      const zps = q.parts.weight_zero_point ? q.parts.weight_zero_point.data : null;
+      let jsOut;
+      const run = spec.scheme === 'int'
+        ? () => { jsOut = jsIntDequantize(q.parts.weight_packed.data, scales, zps, dtype, JS_ROWS, S_COLS, spec.bits, spec.groupSize); }
+        : () => { jsOut = jsFp8Dequantize(q.parts.weight.data, scales, JS_ROWS, S_COLS, spec.granularity); };
+      const jsSamples = timeSync(run, { warmup: 1, reps: 3, minReps: 1, budget: 2 });
+      const jsBytes = (bytes * JS_ROWS) / S_ROWS;
+      const jsGbps = gbpsOf(jsBytes, jsSamples);
+      const ours = gbpsOf(bytes, samples);
+      const same = sameBytes(jsOut, y.data.subarray(0, JS_ROWS * S_COLS));
+      Object.assign(metrics, { jsLoopGbps: jsGbps, jsLoopRatio: ours / jsGbps, jsLoopRows: JS_ROWS, jsLoopEqual: same });
+      notes.push(`JS loop (${JS_ROWS} rows): ${jsGbps.toFixed(3)} GB/s (ours ${(ours / jsGbps).toFixed(0)}x), ${same ? 'byte-equal to ours' : 'differs from ours'}`);
+      // The numpy check sample: stored parts of a SAMPLE_ROWS-row weight and our f32 output for it.
+      const xs = api.tensor(x.data.subarray(0, SAMPLE_ROWS * S_COLS), [SAMPLE_ROWS, S_COLS], x.dtype);
+      const qs = api.quantizeSync(xs, spec);
+      writeSchemeSample(`d-${name}`, SAMPLE_ROWS, S_COLS, [['x', xs.bytes()], ...partList(qs), ['out', api.dequantizeSync(qs).bytes()]]);
       return {
-        size: `${rows}x${cols} ${dtype}, ${fmtBytes(x.byteLength)} -> ${fmtBytes(q.byteLength)}`,
+        size: `${S_ROWS}x${S_COLS} ${dtype}, ${fmtBytes(q.byteLength)} -> ${fmtBytes(y.byteLength)} f32`,
         bytes,
         samples,
-        notes: [`dequantize: ${gbpsOf(bytes, deq).toFixed(2)} GB/s`, `SQNR ${c.sqnrDb.toFixed(1)} dB`],
+        notes,
+        metrics,
         errors: [],
       };
     },
   };
 }
 
+const DEQUANT_SCHEMES = SCHEMES.filter(([, sp]) => sp.scheme === 'int' || sp.scheme === 'fp8');
+
 module.exports = {
-  cases: [...TYPES.map(quantizeCase), ...TYPES.map(dequantizeCase), ...SCHEMES.flatMap((sc) => [schemeCase(sc, 'f32'), schemeCase(sc, 'bf16')])],
+  cases: [
+    ...TYPES.map(quantizeCase), ...TYPES.map(dequantizeCase),
+    ...SCHEMES.flatMap((sc) => [schemeCase(sc, 'f32'), schemeCase(sc, 'bf16')]),
+    ...DEQUANT_SCHEMES.flatMap((sc) => [schemeDequantizeCase(sc, 'f32'), schemeDequantizeCase(sc, 'bf16')]),
+  ],
   // The JS-loop peers, exported for ad-hoc checks.
-  jsQuantizeQ8_0, jsQuantizeQ4_0, fp16Bits,
+  jsQuantizeQ8_0, jsQuantizeQ4_0, fp16Bits, jsIntQuantize, jsFp8Quantize, jsIntDequantize, jsFp8Dequantize,
 };

@@ -16,6 +16,8 @@ Napi::Value SelfTestF32(const Napi::CallbackInfo& info);
 Napi::Value SelfTestGeneric(const Napi::CallbackInfo& info);
 Napi::Value MemcpyParallel(const Napi::CallbackInfo& info);
 Napi::Value DequantizeGgmlSync(const Napi::CallbackInfo& info);
+Napi::Value DequantizeIntSync(const Napi::CallbackInfo& info);
+Napi::Value DequantizeFp8Sync(const Napi::CallbackInfo& info);
 Napi::Value DequantizeGgml(const Napi::CallbackInfo& info);
 Napi::Value QuantizeGgmlSync(const Napi::CallbackInfo& info);
 Napi::Value QuantizeGgml(const Napi::CallbackInfo& info);
@@ -138,6 +140,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizeFp8Sync", Napi::Function::New<QuantizeFp8Sync>(env, "quantizeFp8Sync"));
   exports.Set("quantizeInt", Napi::Function::New<QuantizeInt>(env, "quantizeInt"));
   exports.Set("quantizeIntSync", Napi::Function::New<QuantizeIntSync>(env, "quantizeIntSync"));
+  exports.Set("dequantizeIntSync", Napi::Function::New<DequantizeIntSync>(env, "dequantizeIntSync"));
+  exports.Set("dequantizeFp8Sync", Napi::Function::New<DequantizeFp8Sync>(env, "dequantizeFp8Sync"));
   exports.Set("packIntRows", Napi::Function::New(env, PackIntRows, "packIntRows"));
   exports.Set("bnb4QuantizeSync", Napi::Function::New<Bnb4QuantizeSync>(env, "bnb4QuantizeSync"));
   exports.Set("bnb4Quantize", Napi::Function::New<Bnb4Quantize>(env, "bnb4Quantize"));

@@ -24,9 +24,18 @@ struct Fp8QuantSpec {
   bool check_finite = true;  // a non-finite weight gives kNonFinite naming the lowest index
 };
 
-// x: rows*cols elements of weight_dtype (raw bytes). out: rows*cols fp8 codes. scales: one f32 per group
-// (ceil(rows/block_rows) x ceil(cols/block_cols), row-major), each exactly representable in weight_dtype.
-Status fp8_quantize(const Fp8QuantSpec& spec, const void* x, uint8_t* out, float* scales,
+// x: rows*cols elements of weight_dtype (raw bytes). out: rows*cols fp8 codes. scales: one per group
+// (ceil(rows/block_rows) x ceil(cols/block_cols), row-major) in weight_dtype (raw 2- or 4-byte values).
+// The optimized quantizer: fused per group, SIMD per the CPU's tier, on the thread pool; byte-identical to
+// fp8_quantize_ref for every input and thread count.
+Status fp8_quantize(const Fp8QuantSpec& spec, const void* x, uint8_t* out, void* scales,
                     const std::atomic<bool>* cancel = nullptr);
+
+// The scalar reference (kernels/ref/fp8-quant-ref.cpp): the specification, single-threaded.
+Status fp8_quantize_ref(const Fp8QuantSpec& spec, const void* x, uint8_t* out, void* scales);
+
+// out[i] = f32(code) * f32(scale) in f32 (one rounding), written as f32. scales as fp8_quantize writes them.
+Status fp8_dequantize(const Fp8QuantSpec& spec, const uint8_t* codes, const void* scales, float* out,
+                      const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace ws
