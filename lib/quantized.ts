@@ -392,9 +392,9 @@ const SCALE_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
 
 /**
  * A tensor whose bytes the caller overwrites completely before anyone reads them (the outputs of the native
- * quantizers and dequantizers): its own ArrayBuffer, not zero-filled, which saves a pass over fresh pages.
+ * quantizers and dequantizers): its own ArrayBuffer, not zero-filled, which saves a pass over fresh pages. @internal
  */
-function uninitialized(shape: readonly number[], dtype: DType): Tensor {
+export function uninitialized(shape: readonly number[], dtype: DType): Tensor {
   const info = dtypeInfo(dtype)!;
   const numel = shape.reduce((a, b) => a * b, 1);
   const length = info.bits >= 8 ? numel : Math.ceil((numel * info.bits) / 8);
@@ -412,10 +412,12 @@ function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
   let scales = q.parts.weight_scale;
   if (!SCALE_DTYPES.includes(scales.dtype)) scales = scales.to('f32');
   const codes = w.dtype === 'f8_e4m3' || w.dtype === 'f8_e5m2' ? w : w.to('f8_e4m3');
-  // code * scale in f32 (one rounding), on the native pool.
+  // code * scale: exact in f32 (at most 4 + 11 significant bits), on the native pool; then rounded once to the
+  // scale dtype, as compressed-tensors' dequantization computes in it.
   const f = uninitialized(q.shape, 'f32');
   native.dequantizeFp8Sync(codes.bytes(), scales.bytes(), scales.dtype, codes.dtype, rows, cols, br, bc, f.data as Float32Array);
-  return dtype === 'f32' ? f : f.to(dtype);
+  const r = scales.dtype === 'f32' ? f : f.to(scales.dtype);
+  return r.dtype === dtype ? r : r.to(dtype);
 }
 
 interface IntPrepared {
@@ -561,7 +563,9 @@ function prepareBnb4(t: Tensor, sp: Record<string, unknown>, nonFinite: string):
   }
   const n = t.numel;
   return {
-    x, n, blockSize, packed: new Uint8Array(Math.ceil(n / 2)), absmax: new Float32Array(Math.ceil(n / blockSize)),
+    // Written completely by the kernels (padding nibble included): not zero-filled.
+    x, n, blockSize, packed: uninitialized([Math.ceil(n / 2)], 'u8').data as Uint8Array,
+    absmax: uninitialized([Math.ceil(n / blockSize)], 'f32').data as Float32Array,
     spec: { scheme: spec.scheme, blockSize, ...(spec.doubleQuant ? { doubleQuant: true } : {}), dtype: t.dtype },
     checkFinite: nonFinite === 'error',
   };
@@ -628,7 +632,7 @@ function checkBnb4Parts(q: QuantizedTensor): { type: 'nf4' | 'fp4'; blockSize: n
 async function dequantizeBnb4(q: QuantizedTensor, dtype: DType, signal?: AbortSignal): Promise<Tensor> {
   const { type, blockSize } = checkBnb4Parts(q);
   const absmax = bnb4Absmax(q);
-  const out = zeros(q.shape, 'f32');
+  const out = uninitialized(q.shape, 'f32');
   const w = q.parts.weight;
   const owners = ownersOf(w);
   await withPinned(owners.length ? [out] : [w, out], () => withAbort(signal, (token) =>
@@ -639,7 +643,7 @@ async function dequantizeBnb4(q: QuantizedTensor, dtype: DType, signal?: AbortSi
 function dequantizeBnb4Sync(q: QuantizedTensor, dtype: DType): Tensor {
   const { type, blockSize } = checkBnb4Parts(q);
   const absmax = bnb4Absmax(q);
-  const out = zeros(q.shape, 'f32');
+  const out = uninitialized(q.shape, 'f32');
   native.bnb4DequantizeSync(type, q.parts.weight.bytes(), absmax, q.numel, blockSize, out.data as Float32Array);
   return dtype === 'f32' ? out : out.to(dtype);
 }

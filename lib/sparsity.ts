@@ -7,7 +7,8 @@
 import { dtypeInfo } from './dtype';
 import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { native, withAbort } from './native';
-import { ownersOf, Tensor, tensor, withPinned, zeros } from './tensor';
+import { uninitialized } from './quantized';
+import { ownersOf, Tensor, tensor, withPinned } from './tensor';
 import { checkOptions, checkSignal } from './validate';
 
 /** Rows x columns of the 2-D view masks work on: the first dimension against the rest (1-D: one row). */
@@ -258,7 +259,7 @@ function checkApply(w: unknown, m: unknown): asserts w is Tensor {
 /** `w` with the elements the mask prunes set to zero (all bits zero), in w's dtype and shape. */
 export function applyMask(w: Tensor, m: Mask): Tensor {
   checkApply(w, m);
-  const out = zeros(w.shape, w.dtype);
+  const out = uninitialized(w.shape, w.dtype);  // every element is written (kept or zeroed)
   native.sparsityApplySync(w.bytes(), dtypeInfo(w.dtype)!.bits / 8, m.rows, m.cols, m.bits, out.bytes());
   return out;
 }
@@ -270,7 +271,7 @@ export function applyMaskAsync(w: Tensor, m: Mask, options?: { signal?: AbortSig
   return withCallerStack((async () => {
     checkApply(w, m);
     const signal = checkSignal(checkOptions<{ signal?: AbortSignal }>(options, 'options', ['signal']).signal);
-    const out = zeros(w.shape, w.dtype);
+    const out = uninitialized(w.shape, w.dtype);
     const owners = ownersOf(w);
     await withPinned(owners.length ? [out] : [w, out], () => withAbort(signal, (token) =>
       native.sparsityApply(w.bytes(), dtypeInfo(w.dtype)!.bits / 8, m.rows, m.cols, m.bits, out.bytes(), owners, token)));

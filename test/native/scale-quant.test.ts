@@ -299,7 +299,7 @@ describe('fp8 quantizer: optimized == reference', () => {
 
 // ------------------------------------------------------------------------ dequantization (native vs JS)
 
-/** The former plain-JS dequantizers: (q - zp) * scale rounded to the scale dtype; code * scale in f32. */
+/** Plain-JS dequantizers, compressed-tensors' formula: (q - zp) * scale and code * scale, rounded to the scale dtype. */
 function jsDequantInt(q: ReturnType<typeof quantizeSync>, rows: number, cols: number, bits: number, group: number, whole: boolean): Float32Array {
   const codes = new Int8Array(rows * cols);
   native.unpackIntRows(q.parts.weight_packed.data as Int32Array, rows, cols, bits, codes);
@@ -341,7 +341,8 @@ function jsDequantFp8(q: ReturnType<typeof quantizeSync>, rows: number, cols: nu
     const srow = Math.floor(r / gr) * ncg;
     for (let c = 0; c < cols; c++) out[r * cols + c] = Math.fround(codes[r * cols + c] * scales[srow + Math.floor(c / gc)]);
   }
-  return out;
+  const wd = q.parts.weight_scale.dtype;
+  return wd === 'f32' ? out : (tensor(out, [rows, cols]).to(wd).to('f32').data as Float32Array);
 }
 
 const sameF32 = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
