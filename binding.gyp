@@ -43,6 +43,7 @@
         "native/kernels/cpu/arch/x86/ggml-kquant-avx2.cpp",
         "native/kernels/cpu/arch/x86/ggml-kquant-avx512.cpp",
         "native/kernels/cpu/arch/x86/ggml-quant-avx2.cpp",
+        "native/kernels/cpu/arch/x86/ggml-quant-avx512.cpp",
         "native/kernels/cpu/arch/x86/sparsity-avx512.cpp",
         "native/kernels/cpu/arch/x86/scale-quant-avx2.cpp",
         "native/kernels/cpu/arch/x86/scale-quant-avx512.cpp",

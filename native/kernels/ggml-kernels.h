@@ -16,6 +16,7 @@ using GgmlDequantFn = void (*)(const uint8_t* blocks, float* y, size_t nblocks);
 GgmlQuantFn ggml_quant_ref_fn(uint32_t type);      // nullptr when the type is not supported
 GgmlDequantFn ggml_dequant_ref_fn(uint32_t type);  // nullptr when the type is not supported
 GgmlQuantFn ggml_quant_avx2_fn(uint32_t type);     // nullptr when there is no AVX2 variant
+GgmlQuantFn ggml_quant_avx512_fn(uint32_t type);   // nullptr when there is no AVX-512 variant
 // q4_K, q5_K and q6_K (nullptr for other types): lane-parallel searches, in AVX2 and AVX-512 builds.
 GgmlQuantFn ggml_kquant_avx2_fn(uint32_t type);
 GgmlQuantFn ggml_kquant_avx512_fn(uint32_t type);

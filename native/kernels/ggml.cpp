@@ -32,6 +32,7 @@ Status check(uint32_t type, size_t n, bool quant, const GgmlTypeInfo** info) {
 GgmlQuantFn best_quant(uint32_t type) {
 #if defined(__x86_64__)
   if (simd_level() >= SimdLevel::kAvx512) {
+    if (GgmlQuantFn fn = ggml_quant_avx512_fn(type)) return fn;
     if (GgmlQuantFn fn = ggml_kquant_avx512_fn(type)) return fn;
   }
   if (simd_level() >= SimdLevel::kAvx2) {
