@@ -4,6 +4,8 @@
 // after the includes (see convert-avx2.cpp for why). Bit-identical to the scalar references.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include <cstdint>
 #include <cstring>
 
@@ -186,10 +188,47 @@ void absmax_bf16(const uint8_t* x, size_t n, float* am_io, uint32_t* abits_io) {
   *abits_io = b > *abits_io ? b : *abits_io;
 }
 
+// x / scale for 16 lanes. With f16/bf16 weights the quotient is rounded to that dtype next, so x * (1 / scale)
+// serves (a multiply instead of a division) wherever it cannot round differently: the exact quotient of two
+// 8-bit (11-bit) values is either a midpoint of the narrow type or at least 2^-17 (2^-23) of itself away from
+// every midpoint, and x * fl(1 / scale) is within 2 f32 ulps of it; so lanes whose product lies within 8 ulps
+// of a midpoint (and, for f16, nonzero values below its normal range, whose midpoints sit elsewhere) are divided
+// exactly. f32 weights always divide.
+struct Div16 {
+  __m512 sc, rc;
+  bool fast;
+};
+
+template <DType D>
+inline Div16 make_div(float scale) {
+  const float r = 1.0f / scale;
+  return {_mm512_set1_ps(scale), _mm512_set1_ps(r), D != DType::kF32 && std::isnormal(r)};
+}
+
+template <DType D>
+inline __m512 div_w(__m512 x, const Div16& d) {
+  if constexpr (D == DType::kF32) {
+    return _mm512_div_ps(x, d.sc);
+  } else {
+    if (!d.fast) return _mm512_div_ps(x, d.sc);
+    __m512 y = _mm512_mul_ps(x, d.rc);
+    const __m512i b = _mm512_castps_si512(y);
+    constexpr int kMask = D == DType::kBF16 ? 0xffff : 0x1fff, kHalf = D == DType::kBF16 ? 0x8000 : 0x1000;
+    __mmask16 near = _mm512_cmple_epu32_mask(_mm512_sub_epi32(_mm512_and_si512(b, _mm512_set1_epi32(kMask)), _mm512_set1_epi32(kHalf - 8)),
+                                             _mm512_set1_epi32(16));
+    if constexpr (D == DType::kF16) {
+      const __m512i a = _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff));  // 0 < |y| < 2^-14
+      near = static_cast<__mmask16>(near | _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x38800000 - 1)));
+    }
+    if (near) y = _mm512_mask_div_ps(y, near, x, d.sc);
+    return y;
+  }
+}
+
 // One vector of int codes (offset added), the reference's steps per lane.
 template <DType D, bool ASYM, bool NANS>
-inline __m512i quant16(__m512 xv, __m512 sc, __m512 zp, __m512 lo, __m512 hi, __m512i off) {
-  __m512 v = _mm512_div_ps(xv, sc);
+inline __m512i quant16(__m512 xv, const Div16& sc, __m512 zp, __m512 lo, __m512 hi, __m512i off) {
+  __m512 v = div_w<D>(xv, sc);
   __mmask16 nan = 0;
   if constexpr (NANS) nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   v = round_w_nonan<V512, D>(v);
@@ -203,8 +242,8 @@ inline __m512i quant16(__m512 xv, __m512 sc, __m512 zp, __m512 lo, __m512 hi, __
 // 8-bit codes without NaN / Inf lanes: the clamp to [-128, 127] is the signed saturation of vpmovsdb, and the
 // offset 128 an XOR of the byte's top bit.
 template <DType D, bool ASYM>
-inline __m128i quant16_i8(__m512 xv, __m512 sc, __m512 zp) {
-  __m512 v = round_w_nonan<V512, D>(_mm512_div_ps(xv, sc));
+inline __m128i quant16_i8(__m512 xv, const Div16& sc, __m512 zp) {
+  __m512 v = round_w_nonan<V512, D>(div_w<D>(xv, sc));
   if constexpr (ASYM) v = round_w_nonan<V512, D>(_mm512_add_ps(v, zp));
   return _mm_xor_si128(_mm512_cvtsepi32_epi8(V512::cvt_rne(v)), _mm_set1_epi8(static_cast<char>(0x80)));
 }
@@ -212,7 +251,8 @@ inline __m128i quant16_i8(__m512 xv, __m512 sc, __m512 zp) {
 template <DType D, bool ASYM, bool NANS, int BITS>
 void int_pack_t(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* dst) {
   if constexpr (BITS == 8 && !NANS) {
-    const __m512 sc = _mm512_set1_ps(p.sc), zp = _mm512_set1_ps(p.zp);
+    const Div16 sc = make_div<D>(p.sc);
+    const __m512 zp = _mm512_set1_ps(p.zp);
     constexpr size_t es = D == DType::kF32 ? 4 : 2;
     for (size_t i = 0; i + 32 <= n; i += 32) {
       prefetch_ahead(x + i * es, 32 * es);
@@ -228,7 +268,8 @@ void int_pack_t(const uint8_t* x, size_t n, const IntSegParams& p, uint8_t* dst)
     }
     return;
   }
-  const __m512 sc = _mm512_set1_ps(p.sc), zp = _mm512_set1_ps(p.zp), lo = _mm512_set1_ps(p.qmin), hi = _mm512_set1_ps(p.qmax);
+  const Div16 sc = make_div<D>(p.sc);
+  const __m512 zp = _mm512_set1_ps(p.zp), lo = _mm512_set1_ps(p.qmin), hi = _mm512_set1_ps(p.qmax);
   const __m512i off = _mm512_set1_epi32(p.offset);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -320,8 +361,8 @@ inline __m512i fp8_fast(__m512i x) {
 }
 
 template <DType D, bool E4M3, bool NANS>
-inline __m512i fp8_vec(__m512 xv, __m512 sc, __m512 lo, __m512 hi) {
-  __m512 v = _mm512_div_ps(xv, sc);
+inline __m512i fp8_vec(__m512 xv, const Div16& sc, __m512 lo, __m512 hi) {
+  __m512 v = div_w<D>(xv, sc);
   v = NANS ? round_w<V512, D>(v) : round_w_nonan<V512, D>(v);
   v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));  // NaN (the second operand) passes both
   return fp8_fast<E4M3, NANS>(_mm512_castps_si512(v));
@@ -330,7 +371,8 @@ inline __m512i fp8_vec(__m512 xv, __m512 sc, __m512 lo, __m512 hi) {
 template <DType D, bool E4M3, bool NANS>
 void fp8_codes_t(const uint8_t* x, size_t n, float scale, uint8_t* codes) {
   constexpr float kMax = E4M3 ? 448.0f : 57344.0f;
-  const __m512 sc = _mm512_set1_ps(scale), lo = _mm512_set1_ps(-kMax), hi = _mm512_set1_ps(kMax);
+  const Div16 sc = make_div<D>(scale);
+  const __m512 lo = _mm512_set1_ps(-kMax), hi = _mm512_set1_ps(kMax);
   size_t i = 0;
   if constexpr (D == DType::kBF16) {
     for (; i + 32 <= n; i += 32) {
