@@ -2,9 +2,9 @@
 'use strict';
 /**
  * bitsandbytes 4-bit quantization (NF4, FP4) of a 4096 x 4096 f32 or bf16 weight on 2 threads: the kernel into
- * allocated output buffers (as the ggml cases measure it), and in a note the public API (`quantizeSync`, which
- * also allocates and page-faults its outputs). The double-quantization case times the public API. GB/s counts
- * the input bytes plus the stored parts (packed codes + absmax).
+ * allocated output buffers (as the ggml cases measure it; with double quantization the 4-bit kernel and then
+ * the 8-bit one on the absmax values), and in a note the public API (`quantizeSync`, which also allocates and
+ * page-faults its outputs). GB/s counts the input bytes plus the stored parts (packed codes + absmax...).
  * Compared in the same run with our scalar reference (1 thread), a plain-JavaScript loop of the same formula
  * (in this process, output checked byte for byte) and, in its own process, a vectorized numpy implementation
  * (bench/peers/bnb4.py, checked byte for byte on the full output through a file).
@@ -100,11 +100,18 @@ function quantizeCase(label, spec, dtype) {
       const notes = [];
       const metrics = { apiGbps: gbps(bytes, apiSamples) };
       let samples = apiSamples;
-      if (!spec.doubleQuant) {
+      {
         const p = new Uint8Array(N / 2).fill(1);
         const a = new Float32Array(N / spec.blockSize).fill(1);
-        samples = timeSync(() => addon.bnb4QuantizeSync(spec.scheme, x.bytes(), dtype, N, spec.blockSize, p, a, true), { warmup: 2, reps: 11, minReps: 3, budget: 3 });
+        const code = api.bnbDynamicMap();
+        const dq = new Uint8Array(a.length).fill(1);
+        const nested = new Float32Array(Math.ceil(a.length / 256)).fill(1);
+        samples = timeSync(() => {
+          addon.bnb4QuantizeSync(spec.scheme, x.bytes(), dtype, N, spec.blockSize, p, a, true);
+          if (spec.doubleQuant) addon.bnb4DoubleQuantize(a, code, dq, nested);
+        }, { warmup: 2, reps: 11, minReps: 3, budget: 3 });
         if (!Buffer.from(p).equals(Buffer.from(q.parts.weight.bytes()))) errors.push('the kernel and the API differ');
+        if (spec.doubleQuant && !Buffer.from(dq).equals(Buffer.from(q.parts.absmax.bytes()))) errors.push('the double quantization differs from the API');
         notes.push(`public API incl. output allocation: ${metrics.apiGbps.toFixed(2)} GB/s`);
       }
 

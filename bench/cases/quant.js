@@ -322,8 +322,9 @@ function dequantizeCase(type) {
 
 // ------------------------------------------------------------------------------- scheme cases (int, fp8)
 
-// Schemes with scales (compressed-tensors int and fp8; bitsandbytes 4-bit is in bnb4.js) through the public API
-// on a 4096 x 4096 f32 and bf16 weight; GB/s counts the input bytes plus the stored parts (quantize) or the stored
+// Schemes with scales (compressed-tensors int and fp8; bitsandbytes 4-bit is in bnb4.js) on a 4096 x 4096 f32 and
+// bf16 weight: quantize times the kernel into allocated buffers (the public API's figure, which includes
+// allocating the outputs, is in a note), dequantize the public API; GB/s counts the input bytes plus the stored
 // parts plus the f32 output (dequantize). They are compared with: our scalar reference kernel (backend 'ref',
 // one thread, same data, byte-equal or an error), a plain JavaScript loop of the same formula (this process, the
 // first JS_ROWS rows, compared byte for byte with ours) and, in its own process, numpy (bench/peers/scheme.py,
@@ -600,7 +601,7 @@ function schemeWeight(api, dtype, rows = S_ROWS) {
 }
 
 /** Our scalar reference (backend 'ref', one thread) on the whole weight, in the stored layout. */
-function refQuantize(addon, api, x, spec) {
+function refQuantize(addon, api, x, spec, backend = 'ref') {
   const rows = x.shape[0];
   const cols = x.shape[1];
   const es = x.dtype === 'f32' ? 4 : 2;
@@ -611,14 +612,14 @@ function refQuantize(addon, api, x, spec) {
     const scales = new Uint8Array(rows * ng * es);
     const zps = spec.symmetric === false ? new Int32Array(Math.ceil((rows * spec.bits) / 32) * ng) : null;
     const run = () => addon.quantizeIntSync(x.bytes(), x.dtype, packed, scales, zps, rows, cols, spec.bits, spec.symmetric !== false,
-      spec.groupSize === 'channel' ? 0 : g, false, true, 'ref');
+      spec.groupSize === 'channel' ? 0 : g, false, true, backend);
     return { run, parts: () => [['weight_packed', packed], ['weight_scale', scales], ...(zps ? [['weight_zero_point', zps]] : [])] };
   }
   const [br, bc] = spec.granularity === 'block' ? [128, 128] : [1, 0];
   const groups = spec.granularity === 'block' ? Math.ceil(rows / 128) * Math.ceil(cols / 128) : rows;
   const codes = new Uint8Array(rows * cols);
   const scales = new Uint8Array(groups * es);
-  const run = () => addon.quantizeFp8Sync(x.bytes(), x.dtype, codes, scales, rows, cols, br, bc, 'f8_e4m3', [], null, true, 'ref');
+  const run = () => addon.quantizeFp8Sync(x.bytes(), x.dtype, codes, scales, rows, cols, br, bc, 'f8_e4m3', [], null, true, backend);
   return { run, parts: () => [['weight', codes], ['weight_scale', scales]] };
 }
 
@@ -666,13 +667,23 @@ function schemeCase([label, spec], dtype) {
       const x = schemeWeight(api, dtype);
       let q = api.quantizeSync(x, spec);
       const bytes = x.byteLength + q.byteLength;
-      const samples = timeSync(() => { q = api.quantizeSync(x, spec); }, { warmup: 2, reps: 11, minReps: 3, budget: 3 });
+      // The kernel into allocated output buffers (as the ggml and bitsandbytes cases time it), and the public API,
+      // which also allocates (and page-faults) its outputs on every call.
+      const apiSamples = timeSync(() => { q = api.quantizeSync(x, spec); }, { warmup: 2, reps: 11, minReps: 3, budget: 3 });
+      let samples = apiSamples;
+      const errors = [];
+      if (hasPeers) {
+        const k = refQuantize(addon, api, x, spec, 'auto');
+        samples = timeSync(k.run, { warmup: 2, reps: 11, minReps: 3, budget: 3 });
+        const mine = Object.fromEntries(partList(q));
+        for (const [part, b] of k.parts()) if (!sameBytes(b, mine[part])) errors.push(`the kernel and the public API differ in ${part}`);
+      }
       const deq = timeSync(() => api.dequantizeSync(q), { warmup: 1, reps: 5, minReps: 1, budget: 2 });
       const c = api.compare(x, api.dequantizeSync(q, dtype));
       const ours = gbpsOf(bytes, samples);
-      const notes = [`dequantize: ${gbpsOf(q.byteLength + x.numel * 4, deq).toFixed(2)} GB/s (see the dequantize case)`, `SQNR ${c.sqnrDb.toFixed(1)} dB`];
-      const metrics = {};
-      const errors = [];
+      const notes = [`public API incl. output allocation: ${gbpsOf(bytes, apiSamples).toFixed(2)} GB/s`,
+        `dequantize: ${gbpsOf(q.byteLength + x.numel * 4, deq).toFixed(2)} GB/s (see the dequantize case)`, `SQNR ${c.sqnrDb.toFixed(1)} dB`];
+      const metrics = { apiGbps: gbpsOf(bytes, apiSamples) };
       let ref;
       if (hasPeers) {
         // The scalar reference, one thread, the whole weight: byte-equal to ours or an error.
