@@ -412,12 +412,11 @@ function dequantizeFp8(q: QuantizedTensor, dtype: DType): Tensor {
   let scales = q.parts.weight_scale;
   if (!SCALE_DTYPES.includes(scales.dtype)) scales = scales.to('f32');
   const codes = w.dtype === 'f8_e4m3' || w.dtype === 'f8_e5m2' ? w : w.to('f8_e4m3');
-  // code * scale: exact in f32 (at most 4 + 11 significant bits), on the native pool; then rounded once to the
-  // scale dtype, as compressed-tensors' dequantization computes in it.
+  // code * scale: exact in f32 (at most 4 + 11 significant bits) and rounded once to the scale dtype, as
+  // compressed-tensors' dequantization computes in it (native, on the pool).
   const f = uninitialized(q.shape, 'f32');
   native.dequantizeFp8Sync(codes.bytes(), scales.bytes(), scales.dtype, codes.dtype, rows, cols, br, bc, f.data as Float32Array);
-  const r = scales.dtype === 'f32' ? f : f.to(scales.dtype);
-  return r.dtype === dtype ? r : r.to(dtype);
+  return dtype === 'f32' ? f : f.to(dtype);
 }
 
 interface IntPrepared {

@@ -229,6 +229,9 @@ Status dequant(const Fp8QuantSpec& spec, const uint8_t* codes, const void* scale
               K->fp8_dequant(c, j, sc, spec.fp8 == DType::kF8E4M3, lut, y);
             }
             for (; j < n; ++j) y[j] = lut[c[j]] * sc;
+            // compressed-tensors computes code * scale in the scale dtype: the exact f32 product rounded once.
+            if constexpr (D != DType::kF32)
+              for (size_t k = 0; k < n; ++k) y[k] = round_to_weight<D>(y[k]);
           }
         }
         return Status::ok();
