@@ -126,8 +126,18 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
     const float inv = 1.0f / (amax < kBnbMinAbsmax ? kBnbMinAbsmax : amax);
     const __m512 vinv = _mm512_set1_ps(inv);
     for (size_t j = 0; j < bs; j += 32) {
-      const __m512 s0 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(load16<D>(x, lo + j)), vinv), lo1), hi1);
-      const __m512 s1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(load16<D>(x, lo + j + 16)), vinv), lo1), hi1);
+      __m512 s0, s1;
+      if constexpr (D == DType::kBF16) {
+        // 32 bf16 in one load: the even elements (low halves) and the odd ones (high halves) as f32 lanes.
+        const __m512i z = _mm512_loadu_si512(x + 2 * (lo + j));
+        s0 = _mm512_castsi512_ps(_mm512_slli_epi32(z, 16));
+        s1 = _mm512_castsi512_ps(_mm512_and_si512(z, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+      } else {
+        s0 = _mm512_castsi512_ps(load16<D>(x, lo + j));
+        s1 = _mm512_castsi512_ps(load16<D>(x, lo + j + 16));
+      }
+      s0 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(s0, vinv), lo1), hi1);
+      s1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(s1, vinv), lo1), hi1);
       __m512i q0, q1;
       if constexpr (kLut == 1) {
         q0 = bucket_lut(s0, bounds, base_lo, base_hi);
@@ -143,7 +153,12 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
         q0 = _mm512_permutexvar_epi32(q0, order);
         q1 = _mm512_permutexvar_epi32(q1, order);
       }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(packed + (lo + j) / 2), _mm_unpacklo_epi64(pack16(q0), pack16(q1)));
+      if constexpr (D == DType::kBF16) {
+        // Byte k holds element 2k (even, high nibble) and 2k + 1 (odd).
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(packed + (lo + j) / 2), _mm512_cvtepi32_epi8(_mm512_or_si512(_mm512_slli_epi32(q0, 4), q1)));
+      } else {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(packed + (lo + j) / 2), _mm_unpacklo_epi64(pack16(q0), pack16(q1)));
+      }
     }
   }
   return bad;
