@@ -136,8 +136,14 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
         s0 = _mm512_castsi512_ps(load16<D>(x, lo + j));
         s1 = _mm512_castsi512_ps(load16<D>(x, lo + j + 16));
       }
-      s0 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(s0, vinv), lo1), hi1);
-      s1 = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(s1, vinv), lo1), hi1);
+      // The lookup paths need no clamp: |s| exceeds 1 by at most an ulp (the lane holding absmax), which falls in
+      // the same bucket as +-1 (past every bound, and in the first or last cell).
+      s0 = _mm512_mul_ps(s0, vinv);
+      s1 = _mm512_mul_ps(s1, vinv);
+      if constexpr (kLut == 0) {
+        s0 = _mm512_min_ps(_mm512_max_ps(s0, lo1), hi1);
+        s1 = _mm512_min_ps(_mm512_max_ps(s1, lo1), hi1);
+      }
       __m512i q0, q1;
       if constexpr (kLut == 1) {
         q0 = bucket_lut(s0, bounds, base_lo, base_hi);
