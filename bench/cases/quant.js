@@ -24,7 +24,7 @@ const SAMPLE_N = 1 << 20;
 const TIE_BLOCKS = 64;
 
 const TYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'];
-const NUMPY_QUANTIZE = new Set(['q8_0', 'q4_0', 'q4_1']);
+const NUMPY_QUANTIZE = new Set(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1']);
 const NUMPY_DEQUANTIZE = new Set(['q8_0', 'q4_0']);
 const isK = (type) => type.endsWith('_k');
 
@@ -115,7 +115,81 @@ function jsQuantizeQ4_0(x, out, n) {
   }
 }
 
-const JS_LOOPS = { q8_0: jsQuantizeQ8_0, q4_0: jsQuantizeQ4_0 };
+/** quantize_row_q4_1_ref / q5_1_ref as plain JS: d = (max - min) / (2^bits - 1), codes trunc((x - min) * id + 0.5). */
+function jsQuantizeAsym(bits) {
+  const levels = (1 << bits) - 1;
+  const bytes = bits === 4 ? 20 : 24;
+  return (x, out, n) => {
+    const fr = Math.fround;
+    for (let o = 0, p = 0; o < n; o += 32, p += bytes) {
+      let min = Infinity;
+      let max = -Infinity;
+      for (let j = 0; j < 32; j++) {
+        const v = x[o + j];
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const d = fr(fr(max - min) / levels);
+      const id = d ? fr(1 / d) : 0;
+      const h = fp16Bits(d);
+      const m = fp16Bits(min);
+      out[p] = h & 0xff;
+      out[p + 1] = h >>> 8;
+      out[p + 2] = m & 0xff;
+      out[p + 3] = m >>> 8;
+      let qh = 0;
+      const qs = p + (bits === 4 ? 4 : 8);
+      for (let j = 0; j < 16; j++) {
+        const q0 = Math.min(levels, Math.trunc(fr(fr(fr(x[o + j] - min) * id) + 0.5)));
+        const q1 = Math.min(levels, Math.trunc(fr(fr(fr(x[o + 16 + j] - min) * id) + 0.5)));
+        out[qs + j] = (q0 & 15) | ((q1 & 15) << 4);
+        qh |= ((q0 >> 4) & 1) << j;
+        qh |= ((q1 >> 4) & 1) << (j + 16);
+      }
+      if (bits === 5) {
+        out[p + 4] = qh & 0xff;
+        out[p + 5] = (qh >>> 8) & 0xff;
+        out[p + 6] = (qh >>> 16) & 0xff;
+        out[p + 7] = (qh >>> 24) & 0xff;
+      }
+    }
+  };
+}
+
+/** quantize_row_q5_0_ref as plain JS: d = signed max / -16, codes min(31, trunc(x * id + 16.5)). */
+function jsQuantizeQ5_0(x, out, n) {
+  const fr = Math.fround;
+  for (let o = 0, p = 0; o < n; o += 32, p += 22) {
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < 32; j++) {
+      const a = Math.abs(x[o + j]);
+      if (amax < a) {
+        amax = a;
+        max = x[o + j];
+      }
+    }
+    const d = fr(max / -16);
+    const id = d ? fr(1 / d) : 0;
+    const h = fp16Bits(d);
+    out[p] = h & 0xff;
+    out[p + 1] = h >>> 8;
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.min(31, Math.trunc(fr(fr(x[o + j] * id) + 16.5)));
+      const q1 = Math.min(31, Math.trunc(fr(fr(x[o + 16 + j] * id) + 16.5)));
+      out[p + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
+      qh |= ((q0 >> 4) & 1) << j;
+      qh |= ((q1 >> 4) & 1) << (j + 16);
+    }
+    out[p + 2] = qh & 0xff;
+    out[p + 3] = (qh >>> 8) & 0xff;
+    out[p + 4] = (qh >>> 16) & 0xff;
+    out[p + 5] = (qh >>> 24) & 0xff;
+  }
+}
+
+const JS_LOOPS = { q8_0: jsQuantizeQ8_0, q4_0: jsQuantizeQ4_0, q4_1: jsQuantizeAsym(4), q5_0: jsQuantizeQ5_0, q5_1: jsQuantizeAsym(5) };
 
 // -------------------------------------------------------------------------------------------- helpers
 

@@ -4,11 +4,12 @@
 Usage: quant.py quantize|dequantize TYPE N [--check FILE]   (prints one JSON object on stdout)
        quant.py --version
 
-quantize: q8_0, q4_0, q4_1; dequantize: q8_0, q4_0. The formulas are ggml's reference quantizers
+quantize: q8_0, q4_0, q4_1, q5_0, q5_1; dequantize: q8_0, q4_0. The formulas are ggml's reference quantizers
 (quantize_row_*_ref), float32 throughout, on the input reshaped to blocks of 32: q8_0 d = amax/127 and codes
 roundf(x*id), half away from zero (np.round rounds half to even, so this is trunc plus a correction where the
 exact fraction is >= 0.5); q4_0 d = (signed value of largest |x|, the first on ties) / -8 and codes
-min(15, int8(x*id + 8.5)); q4_1 d = (max-min)/15, m = min, codes min(15, int8((x-min)*id + 0.5)). Scales are
+min(15, int8(x*id + 8.5)); q4_1 d = (max-min)/15, m = min, codes min(15, int8((x-min)*id + 0.5)); q5_0 and
+q5_1 the same with 16/31 levels and the fifth bit of every code in the 32-bit qh field. Scales are
 stored as fp16 with astype(np.float16) (round to nearest even, like ggml). Each timed call writes the 18-,
 20- or 34-byte ggml blocks into a preallocated (blocks, bytes) uint8 array; temporaries are allocated per call,
 as natural numpy code does. The data is N(0, 0.02^2) float32 from numpy's generator.
@@ -26,7 +27,7 @@ import numpy as np
 
 WARMUP = 1
 REPS = 3
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_1": 20}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_1": 20, "q5_0": 22, "q5_1": 24}
 F32 = np.float32
 
 
@@ -89,6 +90,32 @@ def quantize_q4_1(x, out):
     pack_nibbles((xb - mn[:, None]) * inverse(d)[:, None] + F32(0.5), out[:, 4:])
 
 
+def pack_q5(v, cap, out_qh, out_qs):
+    """Codes min(cap, int(v)) of (blocks, 32): low nibbles as q4 (j low, j+16 high), bit 4 of code j in bit j of qh."""
+    q = np.minimum(v.astype(np.int32), cap).astype(np.uint32)
+    lo = (q & 0xF).astype(np.uint8)
+    out_qs[:, :] = lo[:, :16] | (lo[:, 16:] << 4)
+    hb = ((q >> 4) & 1) << np.arange(32, dtype=np.uint32)
+    out_qh[:, :] = np.bitwise_or.reduce(hb, axis=1).astype("<u4").view(np.uint8).reshape(-1, 4)
+
+
+def quantize_q5_0(x, out):
+    xb = x.reshape(-1, 32)
+    i = np.abs(xb).argmax(axis=1)
+    d = np.take_along_axis(xb, i[:, None], axis=1)[:, 0] / F32(-16)
+    out[:, 0:2] = fp16_bytes(d)
+    pack_q5(xb * inverse(d)[:, None] + F32(16.5), 31, out[:, 2:6], out[:, 6:])
+
+
+def quantize_q5_1(x, out):
+    xb = x.reshape(-1, 32)
+    mn = xb.min(axis=1)
+    d = (xb.max(axis=1) - mn) / F32(31)
+    out[:, 0:2] = fp16_bytes(d)
+    out[:, 2:4] = fp16_bytes(mn)
+    pack_q5((xb - mn[:, None]) * inverse(d)[:, None] + F32(0.5), 255, out[:, 4:8], out[:, 8:])
+
+
 def scales(blocks):
     return blocks[:, 0:2].copy().view(np.float16).astype(F32)  # (blocks, 1)
 
@@ -105,7 +132,7 @@ def dequantize_q4_0(blocks, y):
     np.multiply((qs >> 4).view(np.int8) - np.int8(8), d, out=yb[:, 16:])
 
 
-QUANTIZE = {"q8_0": quantize_q8_0, "q4_0": quantize_q4_0, "q4_1": quantize_q4_1}
+QUANTIZE = {"q8_0": quantize_q8_0, "q4_0": quantize_q4_0, "q4_1": quantize_q4_1, "q5_0": quantize_q5_0, "q5_1": quantize_q5_1}
 DEQUANTIZE = {"q8_0": dequantize_q8_0, "q4_0": dequantize_q4_0}
 
 
