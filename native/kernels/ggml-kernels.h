@@ -17,6 +17,10 @@ GgmlQuantFn ggml_quant_ref_fn(uint32_t type);      // nullptr when the type is n
 GgmlDequantFn ggml_dequant_ref_fn(uint32_t type);  // nullptr when the type is not supported
 GgmlQuantFn ggml_quant_avx2_fn(uint32_t type);     // nullptr when there is no AVX2 variant
 GgmlQuantFn ggml_quant_avx512_fn(uint32_t type);   // nullptr when there is no AVX-512 variant
+// Quantizes and reports the first non-finite value in the same pass: its index from x, or SIZE_MAX. Blocks after
+// the group holding it may be left unwritten (the caller fails).
+using GgmlQuantCheckedFn = size_t (*)(const float* x, uint8_t* blocks, size_t nblocks);
+GgmlQuantCheckedFn ggml_quant_avx512_checked_fn(uint32_t type);  // nullptr when there is none
 // q4_K, q5_K and q6_K (nullptr for other types): lane-parallel searches, in AVX2 and AVX-512 builds.
 GgmlQuantFn ggml_kquant_avx2_fn(uint32_t type);
 GgmlQuantFn ggml_kquant_avx512_fn(uint32_t type);

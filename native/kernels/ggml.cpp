@@ -75,6 +75,10 @@ Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, c
   const GgmlTypeInfo* info;
   WS_RETURN_IF_ERROR(check(type, n, true, &info));
   const GgmlQuantFn fn = best_quant(type);
+  GgmlQuantCheckedFn checked = nullptr;
+#if defined(__x86_64__)
+  if (simd_level() >= SimdLevel::kAvx512) checked = ggml_quant_avx512_checked_fn(type);
+#endif
   const size_t nb = n / info->block_size;
   const size_t chunks = chunk_count(nb, kBlocksPerChunk);
   std::vector<size_t> bad(check_finite ? chunks : 0, SIZE_MAX);
@@ -84,6 +88,11 @@ Status ggml_quantize(uint32_t type, const float* x, uint8_t* blocks, size_t n, c
         const size_t lo = c * kBlocksPerChunk;
         const size_t len = nb - lo < kBlocksPerChunk ? nb - lo : kBlocksPerChunk;
         const float* xs = x + lo * info->block_size;
+        if (check_finite && checked != nullptr) {
+          const size_t f = checked(xs, blocks + lo * info->type_size, len);
+          if (f != SIZE_MAX) bad[c] = lo * info->block_size + f;
+          return Status::ok();
+        }
         if (check_finite) {
           const size_t f = first_non_finite(xs, len * info->block_size);
           if (f != SIZE_MAX) {

@@ -30,8 +30,20 @@ namespace {
 
 constexpr size_t kGroup = 16;  // blocks per iteration
 
+// The index (from x) of the first non-finite value of the first block flagged in `bad`, or SIZE_MAX.
+size_t first_bad(const float* x, uint32_t bad) {
+  if (!bad) return SIZE_MAX;
+  const size_t b = static_cast<size_t>(__builtin_ctz(bad));
+  for (size_t j = 0; j < 32; ++j) {
+    uint32_t u;
+    std::memcpy(&u, x + 32 * b + j, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) return 32 * b + j;
+  }
+  return SIZE_MAX;
+}
+
 // n whole q8_0 blocks (n <= kGroup) with their scales computed together.
-void q8_0_group(const float* x, uint8_t* out, size_t n) {
+size_t q8_0_group(const float* x, uint8_t* out, size_t n) {
   const __m512 sign = _mm512_set1_ps(-0.0f);
   const __m512i expo = _mm512_set1_epi32(0x7f800000);
   alignas(64) float amax[kGroup] = {};
@@ -71,6 +83,16 @@ void q8_0_group(const float* x, uint8_t* out, size_t n) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 2), q[0]);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 18), q[1]);
   }
+  return first_bad(x, bad);
+}
+
+size_t q8_0_avx512_checked(const float* x, uint8_t* out, size_t nblocks) {
+  for (size_t b = 0; b < nblocks; b += kGroup) {
+    const size_t n = nblocks - b < kGroup ? nblocks - b : kGroup;
+    const size_t bad = q8_0_group(x + 32 * b, out + 34 * b, n);
+    if (bad != SIZE_MAX) return 32 * b + bad;
+  }
+  return SIZE_MAX;
 }
 
 void q8_0_avx512(const float* x, uint8_t* out, size_t nblocks) {
@@ -83,7 +105,7 @@ void q8_0_avx512(const float* x, uint8_t* out, size_t nblocks) {
 // q4_0 / q5_0 (kOne = false: d = signed max / -2^(bits-1), codes x * id + 2^(bits-1) + 0.5) and q4_1 / q5_1
 // (kOne = true: d = (max - min) / (2^bits - 1), codes (x - min) * id + 0.5); truncated, capped at 2^bits - 1.
 template <uint32_t kType, int kBits, bool kOne>
-void legacy_group(const float* x, uint8_t* out, size_t n) {
+size_t legacy_group(const float* x, uint8_t* out, size_t n) {
   constexpr size_t kBytes = kType == 2 ? 18 : kType == 3 ? 20 : kType == 6 ? 22 : 24;
   const __m512i expo = _mm512_set1_epi32(0x7f800000);
   alignas(64) float mx[kGroup] = {}, mn[kGroup] = {};
@@ -147,6 +169,7 @@ void legacy_group(const float* x, uint8_t* out, size_t n) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(o + (kOne ? 8 : 6)), _mm512_cvtepi32_epi8(packed));
     }
   }
+  return first_bad(x, bad);
 }
 
 template <uint32_t kType, int kBits, bool kOne>
@@ -156,6 +179,19 @@ void legacy_avx512(const float* x, uint8_t* out, size_t nblocks) {
     const size_t n = nblocks - b < kGroup ? nblocks - b : kGroup;
     legacy_group<kType, kBits, kOne>(x + 32 * b, out + kBytes * b, n);
   }
+}
+
+// The same, returning the index of the first non-finite value at the first group that holds one (the blocks
+// after it are not quantized: the caller reports the error), or SIZE_MAX.
+template <uint32_t kType, int kBits, bool kOne>
+size_t legacy_avx512_checked(const float* x, uint8_t* out, size_t nblocks) {
+  constexpr size_t kBytes = kType == 2 ? 18 : kType == 3 ? 20 : kType == 6 ? 22 : 24;
+  for (size_t b = 0; b < nblocks; b += kGroup) {
+    const size_t n = nblocks - b < kGroup ? nblocks - b : kGroup;
+    const size_t bad = legacy_group<kType, kBits, kOne>(x + 32 * b, out + kBytes * b, n);
+    if (bad != SIZE_MAX) return 32 * b + bad;
+  }
+  return SIZE_MAX;
 }
 
 }  // namespace
@@ -178,6 +214,17 @@ GgmlQuantFn ggml_quant_avx512_fn(uint32_t type) {
     case 6: return legacy_avx512<6, 5, false>;  // q5_0
     case 7: return legacy_avx512<7, 5, true>;   // q5_1
     case 8: return q8_0_avx512;
+    default: return nullptr;
+  }
+}
+
+GgmlQuantCheckedFn ggml_quant_avx512_checked_fn(uint32_t type) {
+  switch (type) {
+    case 2: return legacy_avx512_checked<2, 4, false>;
+    case 3: return legacy_avx512_checked<3, 4, true>;
+    case 6: return legacy_avx512_checked<6, 5, false>;
+    case 7: return legacy_avx512_checked<7, 5, true>;
+    case 8: return q8_0_avx512_checked;
     default: return nullptr;
   }
 }
