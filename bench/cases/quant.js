@@ -24,7 +24,7 @@ const SAMPLE_N = 1 << 20;
 const TIE_BLOCKS = 64;
 
 const TYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'];
-const NUMPY_QUANTIZE = new Set(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1']);
+const NUMPY_QUANTIZE = new Set(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k']);
 const NUMPY_DEQUANTIZE = new Set(['q8_0', 'q4_0']);
 const isK = (type) => type.endsWith('_k');
 
@@ -189,7 +189,274 @@ function jsQuantizeQ5_0(x, out, n) {
   }
 }
 
-const JS_LOOPS = { q8_0: jsQuantizeQ8_0, q4_0: jsQuantizeQ4_0, q4_1: jsQuantizeAsym(4), q5_0: jsQuantizeQ5_0, q5_1: jsQuantizeAsym(5) };
+/** fp16 bits -> value (exact). */
+function halfValue(h) {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** ggml's nearest_int: the f32 sum with 1.5 * 2^23 rounds to an integer, half to even. */
+const nearestInt = (f) => Math.fround(f + 12582912) - 12582912;
+
+/** make_qkx2_quants (no importance matrix) on x[o .. o+32) with weights w: [scale, -min], codes in L. */
+function jsMakeQkx2(x, o, w, nmax, rmin, nstep, L, Laux) {
+  const fr = Math.fround;
+  const n = 32;
+  const rdelta = fr(0.1);
+  let min = x[o];
+  let max = x[o];
+  let sumW = w[0];
+  let sumX = fr(sumW * x[o]);
+  for (let i = 1; i < n; i++) {
+    if (x[o + i] < min) min = x[o + i];
+    if (x[o + i] > max) max = x[o + i];
+    sumW = fr(sumW + w[i]);
+    sumX = fr(sumX + fr(w[i] * x[o + i]));
+  }
+  if (min > 0) min = 0;
+  if (max === min) {
+    L.fill(0);
+    return [0, -min];
+  }
+  let iscale = fr(nmax / fr(max - min));
+  let scale = fr(1 / iscale);
+  let best = 0;
+  for (let i = 0; i < n; i++) {
+    const l = nearestInt(fr(iscale * fr(x[o + i] - min)));
+    L[i] = l < 0 ? 0 : l > nmax ? nmax : l;
+    let d = fr(fr(fr(scale * L[i]) + min) - x[o + i]);
+    d = fr(d * d);
+    best = fr(best + fr(w[i] * d));
+  }
+  for (let is = 0; is <= nstep; is++) {
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
+    let sumL = 0;
+    let sumL2 = 0;
+    let sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      let l = nearestInt(fr(iscale * fr(x[o + i] - min)));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      Laux[i] = l;
+      const wl = fr(w[i] * l);
+      sumL = fr(sumL + wl);
+      sumL2 = fr(sumL2 + fr(wl * l));
+      sumXL = fr(sumXL + fr(wl * x[o + i]));
+    }
+    const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
+    if (D > 0) {
+      let ts = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
+      let tm = fr(fr(fr(sumL2 * sumX) - fr(sumL * sumXL)) / D);
+      if (tm > 0) {
+        tm = 0;
+        ts = fr(sumXL / sumL2);
+      }
+      let cur = 0;
+      for (let i = 0; i < n; i++) {
+        let d = fr(fr(fr(ts * Laux[i]) + tm) - x[o + i]);
+        d = fr(d * d);
+        cur = fr(cur + fr(w[i] * d));
+      }
+      if (cur < best) {
+        L.set(Laux);
+        best = cur;
+        scale = ts;
+        min = tm;
+      }
+    }
+  }
+  return [scale, -min];
+}
+
+/** quantize_row_q4_K_ref / q5_K_ref as plain JS (the scale search, 6-bit scales and mins, requantization). */
+function jsQuantizeK(five) {
+  const nmax = five ? 31 : 15;
+  const rmin = five ? -0.5 : -1;
+  const nstep = five ? 15 : 20;
+  const bytes = five ? 176 : 144;
+  return (x, out, n) => {
+    const fr = Math.fround;
+    const L = new Uint8Array(256);
+    const Ls = new Uint8Array(32);
+    const Laux = new Uint8Array(32);
+    const w = new Float32Array(32);
+    const scales = new Float32Array(8);
+    const mins = new Float32Array(8);
+    for (let o = 0, p = 0; o < n; o += 256, p += bytes) {
+      let maxScale = 0;
+      let maxMin = 0;
+      for (let j = 0; j < 8; j++) {
+        let sx2 = 0;
+        for (let l = 0; l < 32; l++) sx2 = fr(sx2 + fr(x[o + 32 * j + l] * x[o + 32 * j + l]));
+        const av = fr(Math.sqrt(fr(sx2 / 32)));
+        for (let l = 0; l < 32; l++) w[l] = fr(av + Math.abs(x[o + 32 * j + l]));
+        const [sc, mn] = jsMakeQkx2(x, o + 32 * j, w, nmax, rmin, nstep, Ls, Laux);
+        L.set(Ls, 32 * j);
+        scales[j] = sc;
+        mins[j] = mn;
+        if (scales[j] > maxScale) maxScale = scales[j];
+        if (mins[j] > maxMin) maxMin = mins[j];
+      }
+      const invS = maxScale > 0 ? fr(63 / maxScale) : 0;
+      const invM = maxMin > 0 ? fr(63 / maxMin) : 0;
+      const sc = out.subarray(p + 4, p + 16);
+      sc.fill(0);
+      const ls = new Uint8Array(8);
+      const lm = new Uint8Array(8);
+      for (let j = 0; j < 8; j++) {
+        ls[j] = Math.min(63, nearestInt(fr(invS * scales[j])) & 0xff);
+        lm[j] = Math.min(63, nearestInt(fr(invM * mins[j])) & 0xff);
+        if (j < 4) {
+          sc[j] = ls[j];
+          sc[j + 4] = lm[j];
+        } else {
+          sc[j + 4] = (ls[j] & 0xf) | ((lm[j] & 0xf) << 4);
+          sc[j - 4] |= (ls[j] >> 4) << 6;
+          sc[j] |= (lm[j] >> 4) << 6;
+        }
+      }
+      const dh = fp16Bits(fr(maxScale / 63));
+      const mh = fp16Bits(fr(maxMin / 63));
+      out[p] = dh & 0xff;
+      out[p + 1] = dh >>> 8;
+      out[p + 2] = mh & 0xff;
+      out[p + 3] = mh >>> 8;
+      for (let j = 0; j < 8; j++) {
+        const d = fr(halfValue(dh) * ls[j]);
+        if (d === 0) continue;
+        const dm = fr(halfValue(mh) * lm[j]);
+        for (let ii = 0; ii < 32; ii++) {
+          const l = nearestInt(fr(fr(x[o + 32 * j + ii] + dm) / d));
+          L[32 * j + ii] = l < 0 ? 0 : l > nmax ? nmax : l;
+        }
+      }
+      if (!five) {
+        for (let j = 0, q = p + 16; j < 256; j += 64, q += 32) for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
+      } else {
+        const qh = out.subarray(p + 16, p + 48);
+        qh.fill(0);
+        let m1 = 1;
+        let m2 = 2;
+        for (let j = 0, q = p + 48; j < 256; j += 64, q += 32, m1 <<= 2, m2 <<= 2) {
+          for (let l = 0; l < 32; l++) {
+            let l1 = L[j + l];
+            let l2 = L[j + l + 32];
+            if (l1 > 15) {
+              l1 -= 16;
+              qh[l] |= m1;
+            }
+            if (l2 > 15) {
+              l2 -= 16;
+              qh[l] |= m2;
+            }
+            out[q + l] = l1 | (l2 << 4);
+          }
+        }
+      }
+    }
+  };
+}
+
+/** make_qx_quants (rmse_type 1, w = x^2) on x[o .. o+16), nmax 32: the scale; codes + 32 in L. */
+function jsMakeQx(x, o, L) {
+  const fr = Math.fround;
+  const nmax = 32;
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < 16; i++) {
+    const a = Math.abs(x[o + i]);
+    if (a > amax) {
+      amax = a;
+      max = x[o + i];
+    }
+  }
+  if (amax < Math.fround(1e-15)) {
+    L.fill(0);
+    return 0;
+  }
+  const sums = (iscale, write) => {
+    let sumlx = 0;
+    let suml2 = 0;
+    for (let i = 0; i < 16; i++) {
+      let l = nearestInt(fr(iscale * x[o + i]));
+      l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+      if (write) L[i] = l + nmax;
+      const w = fr(x[o + i] * x[o + i]);
+      sumlx = fr(sumlx + fr(fr(w * x[o + i]) * l));
+      suml2 = fr(suml2 + fr(fr(w * l) * l));
+    }
+    return [sumlx, suml2];
+  };
+  let [sumlx, suml2] = sums(fr(-nmax / max), true);
+  let scale = suml2 !== 0 ? fr(sumlx / suml2) : 0;
+  let best = fr(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    const iscale = fr(-fr(nmax + fr(fr(0.1) * is)) / max);
+    [sumlx, suml2] = sums(iscale, false);
+    if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
+      sums(iscale, true);
+      scale = fr(sumlx / suml2);
+      best = fr(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/** quantize_row_q6_K_ref as plain JS. */
+function jsQuantizeQ6K(x, out, n) {
+  const fr = Math.fround;
+  const L = new Uint8Array(256);
+  const Ls = new Uint8Array(16);
+  const scales = new Float32Array(16);
+  for (let o = 0, p = 0; o < n; o += 256, p += 210) {
+    let maxScale = 0;
+    let maxAbs = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      scales[ib] = jsMakeQx(x, o + 16 * ib, Ls);
+      L.set(Ls, 16 * ib);
+      const a = Math.abs(scales[ib]);
+      if (a > maxAbs) {
+        maxAbs = a;
+        maxScale = scales[ib];
+      }
+    }
+    if (maxAbs < fr(1e-15)) {
+      out.fill(0, p, p + 210);
+      continue;
+    }
+    const iscale = fr(-128 / maxScale);
+    const dh = fp16Bits(fr(1 / iscale));
+    out[p + 208] = dh & 0xff;
+    out[p + 209] = dh >>> 8;
+    for (let ib = 0; ib < 16; ib++) {
+      const v = Math.min(127, nearestInt(fr(iscale * scales[ib])));
+      out[p + 192 + ib] = v & 0xff;
+      const d = fr(halfValue(dh) * ((v << 24) >> 24));
+      if (d === 0) continue;
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt(fr(x[o + 16 * ib + ii] / d));
+        L[16 * ib + ii] = (l < -32 ? -32 : l > 31 ? 31 : l) + 32;
+      }
+    }
+    for (let j = 0, ql = p, qh = p + 128; j < 256; j += 128, ql += 64, qh += 32) {
+      for (let l = 0; l < 32; l++) {
+        out[ql + l] = (L[j + l] & 0xf) | ((L[j + l + 64] & 0xf) << 4);
+        out[ql + l + 32] = (L[j + l + 32] & 0xf) | ((L[j + l + 96] & 0xf) << 4);
+        out[qh + l] = (L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6);
+      }
+    }
+  }
+}
+
+const JS_LOOPS = {
+  q6_k: jsQuantizeQ6K,
+  q8_0: jsQuantizeQ8_0, q4_0: jsQuantizeQ4_0, q4_1: jsQuantizeAsym(4), q5_0: jsQuantizeQ5_0, q5_1: jsQuantizeAsym(5),
+  q4_k: jsQuantizeK(false), q5_k: jsQuantizeK(true),
+};
 
 // -------------------------------------------------------------------------------------------- helpers
 
@@ -327,18 +594,20 @@ function quantizeCase(type) {
 
       const jsLoop = JS_LOOPS[type];
       if (jsLoop) {
-        const jsOut = new Uint8Array(out.length);
-        const jsSamples = timeSync(() => jsLoop(x, jsOut, N), { warmup: 1, reps: 3, minReps: 1, budget: 1.5 });
-        const jsGbps = gbpsOf(bytes, jsSamples);
-        const diffs = countDiffs(jsOut, out, bb);
+        // The k-quant searches take seconds in JS: their loop runs on the reference's share (refN elements).
+        const jsN = slow ? refN : N;
+        const jsOut = new Uint8Array(blockBytes(jsN));
+        const jsSamples = timeSync(() => jsLoop(x, jsOut, jsN), slow ? { warmup: 0, reps: 1, minReps: 1, budget: 1 } : { warmup: 1, reps: 3, minReps: 1, budget: 1.5 });
+        const jsGbps = gbpsOf(jsN * 4 + blockBytes(jsN), jsSamples);
+        const diffs = countDiffs(jsOut, out.subarray(0, jsOut.length), bb);
         const jsSampleOut = new Uint8Array(sampleOut.length);
         jsLoop(sample, jsSampleOut, sample.length);
         const tieDiffs = countDiffs(jsSampleOut.subarray(blockBytes(SAMPLE_N)), sampleOut.subarray(blockBytes(SAMPLE_N)), bb);
         const ours = gbpsOf(bytes, samples);
         Object.assign(metrics, { jsLoopGbps: jsGbps, jsLoopRatio: ours / jsGbps, jsLoopBlockDiffs: diffs, jsLoopTieBlockDiffs: tieDiffs });
         const same = diffs === 0 && tieDiffs === 0
-          ? `byte-equal to ours on all ${N / be} blocks + ${TIE_BLOCKS} tie blocks`
-          : `differs from ours in ${diffs} of ${N / be} blocks and ${tieDiffs} of ${TIE_BLOCKS} tie blocks`;
+          ? `byte-equal to ours on all ${jsN / be} blocks + the tie blocks`
+          : `differs from ours in ${diffs} of ${jsN / be} blocks and ${tieDiffs} tie blocks`;
         notes.push(`JS loop: ${jsGbps.toFixed(2)} GB/s (ours ${(ours / jsGbps).toFixed(1)}x), ${same}`);
       }
 
