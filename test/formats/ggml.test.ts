@@ -78,6 +78,23 @@ describe('bad inputs', () => {
     const zeroed = quantizeSync(bad, { scheme: 'ggml', type: 'q8_0' }, { nonFinite: 'zero' });
     expect((dequantizeSync(zeroed).data as Float32Array)[5]).toBe(0);
   });
+  it('the first non-finite index is named for every type and SIMD tier (the check fused into the kernels)', () => {
+    const tiers = (['baseline', 'avx2', 'avx512'] as const).slice(0, ['baseline', 'avx2', 'avx512'].indexOf(native.cpuInfo().simdSupported) + 1);
+    const n = 256 * 64;
+    for (const [at, more] of [[32 * 37 + 11, [32 * 37 + 20, 32 * 50]], [0, [1]], [n - 1, []], [32 * 16 * 2048 % n + 3, [n - 2]]] as [number, number[]][]) {
+      const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.1);
+      x[at] = NaN;
+      for (const m of more) x[m] = -Infinity;
+      for (const tier of tiers) {
+        native.setSimd(tier);
+        for (const type of ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
+          expect(() => quantizeSync(tensor(x, [64, 256]), { scheme: 'ggml', type }), `${tier} ${type} ${at}`)
+            .toThrow(expect.objectContaining({ code: 'ERR_NON_FINITE', index: at }));
+        }
+      }
+    }
+    native.setSimd(native.cpuInfo().simdSupported);
+  });
   it('unknown schemes, types and options are refused before any work', () => {
     expect(() => quantizeSync(ramp, { scheme: 'ggml', type: 'q9_9' } as never)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
     expect(() => quantizeSync(ramp, { scheme: 'nope' } as never)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
