@@ -20,6 +20,7 @@
         "native/kernels/fp8-quant.cpp",
         "native/kernels/ggml.cpp",
         "native/kernels/int-quant.cpp",
+        "native/kernels/gemm.cpp",
         "native/kernels/sparse-formats.cpp",
         "native/kernels/sparsity.cpp",
         "native/kernels/bnb4.cpp",
@@ -53,6 +54,7 @@
         "native/binding/calib.cpp",
         "native/binding/convert.cpp",
         "native/binding/quant.cpp",
+        "native/binding/linalg.cpp",
         "native/binding/sparsity.cpp",
         "native/binding/addon.cpp"
       ],

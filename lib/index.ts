@@ -29,6 +29,8 @@ export {
 export type { GgmlType, GgmlSpec, Fp8Spec, IntSpec, Nf4Spec, Fp4Spec, Bnb4Spec, Bnb4Options, QuantSpec, DequantizeOptions, QuantizeOptions } from './quantized';
 export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenceOrder } from './writer';
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
+export { matmul, matmulSync } from './linalg';
+export type { MatmulOptions } from './linalg';
 export { Mask, mask, maskSync, applyMask, applyMaskAsync, maskLayout } from './sparsity';
 export type { MaskOptions } from './sparsity';
 export { SparseTensor, compress, decompress, sparseEntries, readSparse } from './sparse-formats';

@@ -109,6 +109,9 @@ export interface NativeAddon {
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   sparsityApplySync(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf): void;
   sparsityApply(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  matmulSync(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float32Array, backend?: 'ref' | 'auto'): void;
+  matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float32Array,
+    owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   sparseCountRows(w: Buf, elemSize: number, rows: number, cols: number): Float64Array;
   sparseCompress(format: string, w: Buf, elemSize: number, rows: number, cols: number, rowOffsets: Float64Array | null, values: Buf,
     bitmask: Uint8Array | null, meta: Buf | null): void;

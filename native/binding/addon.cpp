@@ -41,6 +41,8 @@ Napi::Value SparsityApplySync(const Napi::CallbackInfo& info);
 Napi::Value SparsityApply(const Napi::CallbackInfo& info);
 Napi::Value MaskRowCounts(const Napi::CallbackInfo& info);
 Napi::Value SparseCountRows(const Napi::CallbackInfo& info);
+Napi::Value MatmulSync(const Napi::CallbackInfo& info);
+Napi::Value Matmul(const Napi::CallbackInfo& info);
 Napi::Value SparseCompress(const Napi::CallbackInfo& info);
 Napi::Value SparseDecompress(const Napi::CallbackInfo& info);
 Napi::Value CalibAddSync(const Napi::CallbackInfo& info);
@@ -153,6 +155,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparsityMask", Napi::Function::New<SparsityMask>(env, "sparsityMask"));
   exports.Set("sparsityApplySync", Napi::Function::New<SparsityApplySync>(env, "sparsityApplySync"));
   exports.Set("sparsityApply", Napi::Function::New<SparsityApply>(env, "sparsityApply"));
+  exports.Set("matmulSync", Napi::Function::New<MatmulSync>(env, "matmulSync"));
+  exports.Set("matmul", Napi::Function::New<Matmul>(env, "matmul"));
   exports.Set("sparseCountRows", Napi::Function::New<SparseCountRows>(env, "sparseCountRows"));
   exports.Set("sparseCompress", Napi::Function::New<SparseCompress>(env, "sparseCompress"));
   exports.Set("sparseDecompress", Napi::Function::New<SparseDecompress>(env, "sparseDecompress"));

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Dense linear algebra on the native pool. So far: `matmul` (f32 GEMM).
+ * @module
+ */
+import { invalidArgType, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
+import { native, withAbort } from './native';
+import { uninitialized } from './quantized';
+import { Tensor, withPinned } from './tensor';
+import { checkOptions, checkSignal } from './validate';
+
+/** Options of {@link matmul}. */
+export interface MatmulOptions {
+  /** Use the transpose of `a` (stored `[k, m]`). */
+  transA?: boolean;
+  /** Use the transpose of `b` (stored `[n, k]`). */
+  transB?: boolean;
+  /** Cancels the operation. */
+  signal?: AbortSignal;
+}
+
+interface Plan {
+  a: Float32Array;
+  b: Float32Array;
+  m: number;
+  n: number;
+  k: number;
+  ta: boolean;
+  tb: boolean;
+  owners: Tensor[];
+}
+
+function f32Of(t: Tensor): { data: Float32Array; owner: Tensor } {
+  const f = t.dtype === 'f32' ? t : t.to('f32');
+  return { data: f.data as Float32Array, owner: f };
+}
+
+function plan(a: unknown, b: unknown, options: unknown, withSignal: boolean): Plan & { signal?: AbortSignal } {
+  if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw invalidArgType('matmul takes two Tensors');
+  const o = checkOptions<MatmulOptions>(options, 'options', ['transA', 'transB', ...(withSignal ? ['signal'] : [])]);
+  for (const key of ['transA', 'transB'] as const)
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalidArgType(`The "options.${key}" argument must be a boolean`);
+  if (a.shape.length !== 2 || b.shape.length !== 2) throw new WeightsmithError('ERR_SHAPE', `matmul takes 2-D tensors, not [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
+  for (const t of [a, b]) if (!['f32', 'f16', 'bf16', 'f64'].includes(t.dtype)) throw new WeightsmithError('ERR_DTYPE', `matmul takes f32, f16, bf16 or f64 tensors, not ${t.dtype}`);
+  const ta = Boolean(o.transA), tb = Boolean(o.transB);
+  const [m, k] = ta ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+  const [k2, n] = tb ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+  if (k !== k2) throw new WeightsmithError('ERR_SHAPE', `matmul: inner dimensions differ (${k} and ${k2})`);
+  const fa = f32Of(a), fb = f32Of(b);
+  return { a: fa.data, b: fb.data, m, n, k, ta, tb, owners: [fa.owner, fb.owner], signal: withSignal ? checkSignal(o.signal) : undefined };
+}
+
+/**
+ * `op(a) @ op(b)` in f32 (`op` = transpose with `transA` / `transB`); f16, bf16 and f64 inputs are converted to
+ * f32 first. Every element is the f32 fused multiply-add chain over k in order, so results are identical for any
+ * thread count and SIMD tier (packed panels and an AVX-512 / AVX2 register-tiled kernel; a portable one elsewhere).
+ */
+export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor> {
+  const caller: { stack?: string } = {};
+  Error.captureStackTrace(caller, matmul);
+  return withCallerStack((async () => {
+    const p = plan(a, b, options, true);
+    throwIfAborted(p.signal);
+    const out = uninitialized([p.m, p.n], 'f32');
+    await withPinned([...p.owners, out], () => withAbort(p.signal, (token) =>
+      native.matmul(p.a, p.b, p.m, p.n, p.k, p.ta, p.tb, out.data as Float32Array, [], token)));
+    return out;
+  })(), caller);
+}
+
+/** Synchronous twin of {@link matmul}. */
+export function matmulSync(a: Tensor, b: Tensor, options?: Omit<MatmulOptions, 'signal'>): Tensor {
+  const p = plan(a, b, options, false);
+  const out = uninitialized([p.m, p.n], 'f32');
+  native.matmulSync(p.a, p.b, p.m, p.n, p.k, p.ta, p.tb, out.data as Float32Array);
+  return out;
+}

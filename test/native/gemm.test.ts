@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// sgemm: every SIMD tier and thread count against the scalar reference (bit for bit: both are f32 FMA chains in
+// k order), against an f64 product within f32 rounding, transposes, odd shapes and bad inputs.
+import { afterAll, describe, expect, it } from 'vitest';
+import { getThreads, matmul, matmulSync, setThreads, tensor } from '../../lib/index';
+import { native } from '../../lib/native';
+
+const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
+const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
+const threads0 = getThreads();
+afterAll(() => {
+  setThreads(threads0);
+  native.setSimd(native.cpuInfo().simdSupported);
+});
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2);
+}
+
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe('matmul', () => {
+  const shapes: [number, number, number][] = [[1, 1, 1], [7, 31, 33], [33, 7, 257], [257, 33, 31], [100, 260, 130], [17, 400, 391], [16, 48, 384], [9, 385, 770]];
+  it(`equals the scalar reference bit for bit: every tier, 1 and 2 threads, transposes; shapes ${shapes.map((s) => s.join('x')).join(', ')}`, () => {
+    for (const [m, n, k] of shapes) {
+      const a = rand(m * k, m * 7 + k), b = rand(k * n, n * 13 + k);
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+        const A = tensor(a, ta ? [k, m] : [m, k]), B = tensor(b, tb ? [n, k] : [k, n]);
+        const ref = new Float32Array(m * n);
+        native.matmulSync(a, b, m, n, k, ta, tb, ref, 'ref');
+        for (const tier of TIERS) {
+          native.setSimd(tier);
+          for (const t of [1, 2]) {
+            setThreads(t);
+            const c = matmulSync(A, B, { transA: ta, transB: tb });
+            expect(c.shape).toEqual([m, n]);
+            expect(bits(c.data as Float32Array).equals(bits(ref)), `${m}x${n}x${k} ${ta} ${tb} ${tier} ${t}T`).toBe(true);
+          }
+        }
+      }
+    }
+  });
+
+  it('is within f32 rounding of an f64 product', async () => {
+    const [m, n, k] = [37, 53, 700];
+    const a = rand(m * k, 1), b = rand(k * n, 2);
+    const c = (await matmul(tensor(a, [m, k]), tensor(b, [k, n]))).data as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = 0, mag = 0;
+      for (let t = 0; t < k; t++) {
+        s += a[i * k + t] * b[t * n + j];
+        mag += Math.abs(a[i * k + t] * b[t * n + j]);
+      }
+      worst = Math.max(worst, Math.abs(c[i * n + j] - s) / mag);
+    }
+    expect(worst).toBeLessThan(k * 2 ** -24);
+    expect(worst).toBeGreaterThan(0);  // f32 arithmetic, not f64
+  });
+
+  it('converts f16/bf16 inputs, handles empty shapes, and refuses bad ones', async () => {
+    const a = tensor(rand(6, 3), [2, 3]), b = tensor(rand(12, 4), [3, 4]);
+    expect(bits(matmulSync(a.to('bf16'), b).data as Float32Array).equals(bits(matmulSync(a.to('bf16').to('f32'), b).data as Float32Array))).toBe(true);
+    expect(matmulSync(tensor(new Float32Array(0), [0, 3]), b).shape).toEqual([0, 4]);
+    expect(Array.from(matmulSync(tensor(new Float32Array(0), [2, 0]), tensor(new Float32Array(0), [0, 5])).data as Float32Array)).toEqual(new Array(10).fill(0));
+    expect(() => matmulSync(a, a)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => matmulSync(tensor(rand(3, 1)), b)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => matmulSync(tensor(new Int32Array(6), [2, 3]), b)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE' }));
+    expect(() => matmulSync(a, b, { transC: true } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
+    const ac = new AbortController();
+    ac.abort();
+    await expect(matmul(a, b, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+  });
+});
