@@ -41,6 +41,7 @@
         "native/kernels/cpu/scale-quant-cpu.cpp",
         "native/kernels/cpu/arch/x86/convert-avx2.cpp",
         "native/kernels/cpu/arch/x86/convert-avx512.cpp",
+        "native/kernels/cpu/arch/x86/gemm-avx512.cpp",
         "native/kernels/cpu/arch/x86/ggml-kquant-avx2.cpp",
         "native/kernels/cpu/arch/x86/ggml-kquant-avx512.cpp",
         "native/kernels/cpu/arch/x86/ggml-quant-avx2.cpp",
