@@ -5,6 +5,7 @@
  * run inside that process.
  */
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
@@ -181,7 +182,33 @@ function fmtCount(n) {
   return String(n);
 }
 
+// Check samples: a case writes the data its numpy peer checks against ours into the run's scratch folder; the peer
+// runs after it in its own process, and run.js (the parent of both) finds the file by its pid in the name.
+const sampleFileName = (tag, runPid) => `sample-${runPid}-${tag.replace(/[^a-z0-9.-]+/gi, '_')}.bin`;
+
+/** Writes a check sample (the buffers concatenated) from a case's process. */
+function writeSample(tag, buffers) {
+  const bytes = buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  fs.writeFileSync(path.join(tmpDir(), sampleFileName(tag, process.ppid)), Buffer.concat(bytes));
+}
+
+/** The check sample a case wrote for `tag`, looked up from run.js's process (when it starts the peer), or null. */
+function findSample(tag) {
+  const name = sampleFileName(tag, process.pid);
+  try {
+    for (const d of fs.readdirSync(os.tmpdir())) {
+      if (!d.startsWith('weightsmith-bench-')) continue;
+      const f = path.join(os.tmpdir(), d, name);
+      if (fs.existsSync(f)) return f;
+    }
+  } catch {
+    // no readable tmpdir: no check
+  }
+  return null;
+}
+
 module.exports = {
+  writeSample, findSample,
   repoRoot, ws, native, tmpDir, timeSync, timeAsync, median, gc, fillWeights, ensureDataFile, cacheState,
   touchPages, fmtBytes, fmtCount, MiB, GiB,
 };

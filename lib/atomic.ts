@@ -197,3 +197,15 @@ export class AtomicFile {
     else this.#idle.push(close);
   }
 }
+
+/** Writes a whole small file atomically (temp file, fsync, rename); on failure the destination is unchanged. @internal */
+export function writeFileAtomicSync(file: string, data: Uint8Array): void {
+  const f = AtomicFile.create(file);
+  try {
+    f.writeSync(data, 0);
+    f.commitSync();
+  } catch (err) {
+    f.abort();
+    throw err;
+  }
+}

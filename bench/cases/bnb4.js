@@ -9,10 +9,7 @@
  * (in this process, output checked byte for byte) and, in its own process, a vectorized numpy implementation
  * (bench/peers/bnb4.py, checked byte for byte on the full output through a file).
  */
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { ws, native, tmpDir, timeSync, median, fillWeights, fmtBytes } = require('../harness');
+const { ws, native, timeSync, median, fillWeights, fmtBytes, writeSample, findSample } = require('../harness');
 
 const ROWS = 4096;
 const COLS = 4096;
@@ -55,21 +52,6 @@ function jsQuantize4(load, n, bs, cb, packed, absmax) {
   }
 }
 
-const sampleName = (label, parentPid) => `bnb4-${parentPid}-${label.replace(/[^a-z0-9]+/gi, '_')}.bin`;
-
-function findSample(label) {
-  const name = sampleName(label, process.pid);
-  try {
-    for (const d of fs.readdirSync(os.tmpdir())) {
-      if (!d.startsWith('weightsmith-bench-')) continue;
-      const f = path.join(os.tmpdir(), d, name);
-      if (fs.existsSync(f)) return f;
-    }
-  } catch {
-    // no readable tmpdir: no check
-  }
-  return null;
-}
 
 const gbps = (bytes, samples) => bytes / median(samples) / 1e9;
 
@@ -82,7 +64,7 @@ function quantizeCase(label, spec, dtype) {
       label: 'numpy',
       script: 'bnb4.py',
       get args() {
-        const f = findSample(name);
+        const f = findSample(`bnb4-${name}`);
         return ['quantize', spec.scheme, String(spec.blockSize), dtype, String(N), spec.doubleQuant ? 'dq' : 'plain', ...(f ? ['--check', f] : [])];
       },
     },
@@ -147,7 +129,7 @@ function quantizeCase(label, spec, dtype) {
       // The input and our output, for numpy (which times its code on the same input and checks it byte for
       // byte): [x][packed][absmax (f32, or u8 codes)][nested absmax][offset].
       const parts = [x, q.parts.weight, q.parts.absmax, ...(spec.doubleQuant ? [q.parts.nested_absmax, q.parts.nested_offset] : [])];
-      fs.writeFileSync(path.join(tmpDir(), sampleName(name, process.ppid)), Buffer.concat(parts.map((t) => Buffer.from(t.bytes()))));
+      writeSample(`bnb4-${name}`, parts.map((t) => t.bytes()));
       return {
         size: `${ROWS}x${COLS} ${dtype}, ${fmtBytes(x.byteLength)} -> ${fmtBytes(stored)}`,
         bytes,

@@ -10,10 +10,7 @@
  * otherwise); the JS loop's output and numpy's are compared with ours on a sample (1M weights plus blocks
  * built to hit exact rounding ties), and a difference is reported as a note, not an error.
  */
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { ws, native, tmpDir, timeSync, median, fillWeights, fmtBytes, fmtCount } = require('../harness');
+const { ws, native, timeSync, median, fillWeights, fmtBytes, fmtCount, writeSample, findSample } = require('../harness');
 
 const N = 16 << 20;
 // Legacy types quantize at 1-3 GB/s on one thread: the reference runs on the full size. The k-quants search
@@ -502,35 +499,10 @@ function countDiffs(a, b, bytesPer) {
   return diffs;
 }
 
-const sampleName = (op, type, parentPid) => `quant-sample-${parentPid}-${op}-${type}.bin`;
-
-/**
- * Writes [u32 element count][first part][second part] for the numpy peer's check. The peer runs in its own
- * process after this one; run.js is the parent of both, so the file name carries its pid.
- */
-function writeSample(op, type, n, first, second) {
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(n);
-  const view = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-  fs.writeFileSync(path.join(tmpDir(), sampleName(op, type, process.ppid)), Buffer.concat([head, view(first), view(second)]));
-}
-
-/**
- * The sample file of this run for the peer (looked up in run.js's process, which created the scratch folder
- * under os.tmpdir() and forked the case), or null when the case did not write one.
- */
-function findSample(op, type) {
-  const name = sampleName(op, type, process.pid);
-  try {
-    for (const d of fs.readdirSync(os.tmpdir())) {
-      if (!d.startsWith('weightsmith-bench-')) continue;
-      const f = path.join(os.tmpdir(), d, name);
-      if (fs.existsSync(f)) return f;
-    }
-  } catch {
-    // no readable tmpdir: no check
-  }
-  return null;
+/** Writes [u32 element count][first part][second part] for the numpy peer's check. */
+function writeCheckSample(op, type, n, first, second) {
+  const head = new Uint32Array([n]);
+  writeSample(`quant-${op}-${type}`, [head, first, second]);
 }
 
 function numpyPeer(op, type) {
@@ -539,7 +511,7 @@ function numpyPeer(op, type) {
     script: 'quant.py',
     // A getter: read when run.js starts the peer, after the case has written its sample.
     get args() {
-      const f = findSample(op, type);
+      const f = findSample(`quant-${op}-${type}`);
       return [op, type, String(N), ...(f ? ['--check', f] : [])];
     },
   };
@@ -590,7 +562,7 @@ function quantizeCase(type) {
       const sample = (JS_LOOPS[type] || hasNumpy) ? checkSample(x) : null;
       const sampleOut = sample ? new Uint8Array(blockBytes(sample.length)) : null;
       if (sample) addon.quantizeGgmlSync(sample, id, sampleOut, sample.length, true);
-      if (hasNumpy) writeSample('quantize', type, sample.length, sample, sampleOut);
+      if (hasNumpy) writeCheckSample('quantize', type, sample.length, sample, sampleOut);
 
       const jsLoop = JS_LOOPS[type];
       if (jsLoop) {
@@ -650,7 +622,7 @@ function dequantizeCase(type) {
       if (refDiffs) errors.push(`the threaded and reference kernels differ in ${refDiffs} of ${N} elements`);
 
       if (hasNumpy) {
-        writeSample('dequantize', type, SAMPLE_N, blocks.subarray(0, blockBytes(SAMPLE_N)), y.subarray(0, SAMPLE_N));
+        writeCheckSample('dequantize', type, SAMPLE_N, blocks.subarray(0, blockBytes(SAMPLE_N)), y.subarray(0, SAMPLE_N));
       }
       return {
         size: `${fmtCount(N)} el, ${fmtBytes(blockBytes(N))} -> ${fmtBytes(N * 4)}`,
@@ -916,7 +888,7 @@ function writeSchemeSample(name, rows, cols, parts) {
   const head = Buffer.from(JSON.stringify({ rows, cols, parts: parts.map(([k, b]) => [k, b.byteLength]) }));
   const len = Buffer.alloc(4);
   len.writeUInt32LE(head.length);
-  fs.writeFileSync(path.join(tmpDir(), sampleName('scheme', name, process.ppid)), Buffer.concat([len, head, ...parts.map(([, b]) => Buffer.from(u8(b)))]));
+  writeSample(`quant-scheme-${name}`, [len, head, ...parts.map(([, b]) => u8(b))]);
 }
 
 function schemePeerArgs(op, spec, dtype) {
@@ -931,7 +903,7 @@ function schemePeer(op, spec, dtype, name) {
     label: 'numpy',
     script: 'scheme.py',
     get args() {
-      const f = findSample('scheme', name);
+      const f = findSample(`quant-scheme-${name}`);
       return [...schemePeerArgs(op, spec, dtype), ...(f ? ['--check', f] : [])];
     },
   };

@@ -7,31 +7,12 @@
  * (bench/peers/sparsity.py: argpartition / sort-based selections, boolean-mask application, packbits + boolean
  * indexing); the numpy selections are checked against ours on the same data (a byte compare of the masks).
  */
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { ws, native, tmpDir, timeSync, median, fillWeights, fmtBytes } = require('../harness');
+const { ws, native, timeSync, median, fillWeights, fmtBytes, writeSample, findSample } = require('../harness');
 
 const ROWS = 4096;
 const COLS = 4096;
 const N = ROWS * COLS;
 
-const sampleName = (label, parentPid) => `sparsity-${parentPid}-${label.replace(/[^a-z0-9]+/gi, '_')}.bin`;
-function findSample(label) {
-  const name = sampleName(label, process.pid);
-  try {
-    for (const d of fs.readdirSync(os.tmpdir())) {
-      if (!d.startsWith('weightsmith-bench-')) continue;
-      const f = path.join(os.tmpdir(), d, name);
-      if (fs.existsSync(f)) return f;
-    }
-  } catch {
-    // no check
-  }
-  return null;
-}
-const writeSample = (label, buffers) => fs.writeFileSync(path.join(tmpDir(), sampleName(label, process.ppid)),
-  Buffer.concat(buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))));
 
 function setup(api) {
   api.setThreads(2);
@@ -45,7 +26,7 @@ function maskCase(label, options, { peerOp, targets }) {
   return {
     name,
     targets,
-    peer: { label: 'numpy', script: 'sparsity.py', get args() { const f = findSample(name); return [peerOp, String(ROWS), String(COLS), ...(f ? ['--check', f] : [])]; } },
+    peer: { label: 'numpy', script: 'sparsity.py', get args() { const f = findSample(`sparsity-${name}`); return [peerOp, String(ROWS), String(COLS), ...(f ? ['--check', f] : [])]; } },
     async run() {
       const api = ws();
       const { w, norms } = setup(api);
@@ -64,7 +45,7 @@ function maskCase(label, options, { peerOp, targets }) {
       const refSamples = timeSync(() => native().sparsityMaskSync(w.data.subarray(0, refRows * COLS), 'f32', refRows, COLS, nat, ref, 'ref'), { warmup: 0, reps: 3, minReps: 1, budget: 2 });
       api.setThreads(2);
       const errors = Buffer.from(ref).equals(Buffer.from(m.bits.subarray(0, ref.length))) ? [] : ['the optimized and reference masks differ'];
-      writeSample(name, [w.data, ...(options.method === 'wanda' ? [norms] : []), m.bits]);
+      writeSample(`sparsity-${name}`, [w.data, ...(options.method === 'wanda' ? [norms] : []), m.bits]);
       return {
         size: `${ROWS}x${COLS} f32 -> ${fmtBytes(m.bits.byteLength)} mask`,
         bytes, samples, errors,

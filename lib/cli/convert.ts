@@ -7,7 +7,7 @@ import { open } from '../file';
 import { convertBytes, ownersOf } from '../tensor';
 import { dequantize, QuantizedTensor } from '../quantized';
 import { createWriter, referenceOrder } from '../writer';
-import { AtomicFile } from '../atomic';
+import { writeFileAtomicSync } from '../atomic';
 import { UsageError, parseCommand, type Io } from './args';
 import { formatBytes, groupDigits, parseSize, Progress } from './format';
 
@@ -51,14 +51,7 @@ function copySidecars(inDir: string, outDir: string, target: DType): string[] {
       const edited = text.replace(/("torch_dtype"\s*:\s*)"[^"]*"/, `$1"${TORCH_DTYPE[target]}"`);
       data = Buffer.from(edited, 'utf8');
     }
-    const f = AtomicFile.create(path.join(outDir, name));
-    try {
-      f.writeSync(data, 0);
-      f.commitSync();
-    } catch (err) {
-      f.abort();
-      throw err;
-    }
+    writeFileAtomicSync(path.join(outDir, name), data);
     copied.push(name);
   }
   return copied;

@@ -2,7 +2,7 @@
 /** `weightsmith prune`. @internal */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AtomicFile } from '../atomic';
+import { writeFileAtomicSync } from '../atomic';
 import { compare } from '../compare';
 import { dtypeInfo, DType } from '../dtype';
 import { open, WeightFile } from '../file';
@@ -211,14 +211,7 @@ export async function pruneCommand(args: string[], io: Io): Promise<number> {
           },
         };
       }
-      const cf = AtomicFile.create(path.join(outDir, 'config.json'));
-      try {
-        cf.writeSync(Buffer.from(`${JSON.stringify(config, null, 2)}\n`), 0);
-        cf.commitSync();
-      } catch (err) {
-        cf.abort();
-        throw err;
-      }
+      writeFileAtomicSync(path.join(outDir, 'config.json'), Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
     }
     const totals = {
       tensors: rows.length, pruned: selected.length, prunedParameters: total, keptParameters: kept, sparsity: total ? 1 - kept / total : 0,

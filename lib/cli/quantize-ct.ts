@@ -2,7 +2,7 @@
 /** `weightsmith quantize --scheme int|fp8|nf4|fp4`: compressed-tensors or bitsandbytes output. @internal */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AtomicFile } from '../atomic';
+import { writeFileAtomicSync } from '../atomic';
 import { compare } from '../compare';
 import { bitsandbytesConfig, bitsandbytesEntries, bitsandbytesPlan } from '../bitsandbytes';
 import { compressedTensorsEntries, compressedTensorsPlan, IntFormat, quantizationConfig } from '../compressed-tensors';
@@ -130,14 +130,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
     }
     const writeConfig = !o.dense || fs.existsSync(inConfig);
     if (writeConfig) {
-      const cf = AtomicFile.create(path.join(outDir, 'config.json'));
-      try {
-        cf.writeSync(Buffer.from(`${JSON.stringify(config, null, 2)}\n`), 0);
-        cf.commitSync();
-      } catch (err) {
-        cf.abort();
-        throw err;
-      }
+      writeFileAtomicSync(path.join(outDir, 'config.json'), Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
     }
     const params = rows.reduce((a, r) => a + r.shape.reduce((x, y) => x * y, 1), 0);
     const bytesOut = rows.reduce((a, r) => a + r.bytes, 0);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "calib-kernels.h"
+#include "weight-math.h"
 #include "weightsmith/calib.h"
 #include "weightsmith/checked.h"
 #include "weightsmith/convert.h"
@@ -78,17 +79,6 @@ CalibSumsqRowFn best_sumsq_row() {
     if (CalibSumsqRowFn fn = calib_sumsq_row_avx512_fn()) return fn;
 #endif
   return sumsq_row_generic;
-}
-
-float load_f32(const uint8_t* x, DType dtype, size_t i) {
-  if (dtype == DType::kF32) {
-    float v;
-    std::memcpy(&v, x + 4 * i, 4);
-    return v;
-  }
-  uint16_t h;
-  std::memcpy(&h, x + 2 * i, 2);
-  return f32_from_bits(dtype == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
 }
 
 Status check_args(DType dtype, size_t tokens, size_t in) {
@@ -237,7 +227,7 @@ Status gram_pass(const void* xv, DType dtype, size_t tokens, size_t in, float* o
 size_t first_non_finite(const void* xv, DType dtype, size_t n) {
   const auto* x = static_cast<const uint8_t*>(xv);
   for (size_t i = 0; i < n; ++i)
-    if (!std::isfinite(load_f32(x, dtype, i))) return i;
+    if (!std::isfinite(load_weight_any(dtype, x, i))) return i;
   return SIZE_MAX;
 }
 

@@ -9,21 +9,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "weight-math.h"
 #include "weightsmith/float-bits.h"
 #include "weightsmith/sparsity.h"
 
 namespace ws {
-
-inline float load_weight_any(DType d, const uint8_t* w, size_t i) {
-  if (d == DType::kF32) {
-    float v;
-    std::memcpy(&v, w + 4 * i, 4);
-    return v;
-  }
-  uint16_t h;
-  std::memcpy(&h, w + 2 * i, 2);
-  return f32_from_bits(d == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
-}
 
 inline bool mask_bit(const uint8_t* bits, size_t cols, size_t r, size_t c) {
   return (bits[r * mask_row_bytes(cols) + c / 8] >> (c % 8)) & 1u;

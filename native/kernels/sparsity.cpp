@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Pruning masks, optimized: per-row selection by an 11-bit radix histogram of the keys, then a partial
-// selection (nth_element) inside the boundary bucket only; per-tensor selection by a three-level radix search over
+// Pruning masks, optimized: per-row selection by the AVX-512 kernels (sparsity-avx512.cpp) or an 11-bit radix
+// histogram of the keys, then a partial selection (nth_element) inside the boundary bucket only; per-tensor selection by a three-level radix search over
 // fixed row chunks (per-chunk histograms summed in chunk order); N:M by ranking each group. Every chunk writes
 // whole rows, and chunk boundaries depend only on the shape, so masks are identical for any thread count and
 // equal to the reference (kernels/ref/sparsity-ref.cpp).
@@ -84,28 +84,27 @@ size_t row_keys(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
 constexpr int kShift = 21;            // the first radix digit: key bits 31..21
 constexpr size_t kBins = 2048;
 
-// The mask bits of one row from its keys, pruning the k first in pruning order.
-void select_row(const uint32_t* keys, size_t cols, uint64_t k, uint8_t* row, std::vector<uint32_t>& hist,
-                std::vector<uint64_t>& cand) {
-  std::memset(row, 0, mask_row_bytes(cols));
-  if (k >= cols) return;
+// The composite threshold (key, index) of the k-th element (1 <= k < cols) of a row in pruning order: an 11-bit
+// histogram of the keys, then a partial selection among the keys of the boundary bucket.
+void select_threshold(const uint32_t* keys, size_t cols, uint64_t k, std::vector<uint32_t>& hist, std::vector<uint64_t>& cand,
+                      uint32_t* tk, uint32_t* tc) {
+  hist.assign(kBins, 0);
+  for (size_t c = 0; c < cols; ++c) ++hist[keys[c] >> kShift];
   uint32_t bin = 0;
-  uint64_t threshold = 0;  // the composite (key << 32 | ~index) of the last pruned element of the boundary bin
-  if (k > 0) {
-    hist.assign(kBins, 0);
-    for (size_t c = 0; c < cols; ++c) ++hist[keys[c] >> kShift];
-    uint64_t below = 0;
-    while (below + hist[bin] < k) below += hist[bin++];
-    const uint64_t need = k - below;
-    cand.clear();
-    for (size_t c = 0; c < cols; ++c)
-      if ((keys[c] >> kShift) == bin) cand.push_back(uint64_t{keys[c]} << 32 | (~static_cast<uint32_t>(c)));
-    std::nth_element(cand.begin(), cand.begin() + static_cast<ptrdiff_t>(need - 1), cand.end());
-    threshold = cand[need - 1];
-  }
-  // Kept: key above the threshold's, or equal with a lower index (the composite order), never a base-pruned one.
-  const uint32_t tk = k > 0 ? static_cast<uint32_t>(threshold >> 32) : 0;
-  const uint32_t tc = k > 0 ? ~static_cast<uint32_t>(threshold) : 0;
+  uint64_t below = 0;
+  while (below + hist[bin] < k) below += hist[bin++];
+  const uint64_t need = k - below;
+  cand.clear();
+  for (size_t c = 0; c < cols; ++c)
+    if ((keys[c] >> kShift) == bin) cand.push_back(uint64_t{keys[c]} << 32 | (~static_cast<uint32_t>(c)));
+  std::nth_element(cand.begin(), cand.begin() + static_cast<ptrdiff_t>(need - 1), cand.end());
+  *tk = static_cast<uint32_t>(cand[need - 1] >> 32);
+  *tc = ~static_cast<uint32_t>(cand[need - 1]);
+}
+
+// The mask bits of one row: kept when the key is above the threshold's, or equal at a lower index (the composite
+// order), never a base-pruned one (key 0). tk = tc = 0 keeps every element but the base-pruned ones.
+void threshold_row(const uint32_t* keys, size_t cols, uint32_t tk, uint32_t tc, uint8_t* row) {
   for (size_t c0 = 0; c0 < cols; c0 += 8) {
     uint32_t byte = 0;
     const size_t n = cols - c0 < 8 ? cols - c0 : 8;
@@ -116,7 +115,6 @@ void select_row(const uint32_t* keys, size_t cols, uint64_t k, uint8_t* row, std
     }
     row[c0 / 8] = static_cast<uint8_t>(byte);
   }
-  (void)bin;
 }
 
 Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const std::atomic<bool>* cancel) {
@@ -130,25 +128,32 @@ Status mask_per_row(const MaskSpec& s, const uint8_t* w, uint8_t* bits, const st
         std::vector<uint64_t> cand;
         if (simd) scratch.resize(3 * (s.cols + 16) + 2);
         for (size_t r = ch * rpc; r < s.rows && r < (ch + 1) * rpc; ++r) {
+          bool vec = false;
 #if defined(__x86_64__)
-          if (simd && sparsity_row_keys_avx512(s, w, r, keys.data())) {
-            uint8_t* row = bits + r * rb;
-            if (s.prune >= s.cols) {
-              std::memset(row, 0, rb);
-            } else {
-              uint32_t tk = 0, tc = 0;
-              if (s.prune > 0) sparsity_select_avx512(keys.data(), s.cols, s.prune, scratch.data(), &tk, &tc);
-              sparsity_threshold_row_avx512(keys.data(), s.cols, tk, tc, row);
+          vec = simd && sparsity_row_keys_avx512(s, w, r, keys.data());
+#endif
+          if (!vec) {
+            const size_t b = row_keys(s, w, r, keys.data());
+            if (b != SIZE_MAX) {
+              bad[ch] = b;
+              return Status::ok();
             }
+          }
+          uint8_t* row = bits + r * rb;
+          if (s.prune >= s.cols) {
+            std::memset(row, 0, rb);
+            continue;
+          }
+          uint32_t tk = 0, tc = 0;
+#if defined(__x86_64__)
+          if (vec) {
+            if (s.prune > 0) sparsity_select_avx512(keys.data(), s.cols, s.prune, scratch.data(), &tk, &tc);
+            sparsity_threshold_row_avx512(keys.data(), s.cols, tk, tc, row);
             continue;
           }
 #endif
-          const size_t b = row_keys(s, w, r, keys.data());
-          if (b != SIZE_MAX) {
-            bad[ch] = b;
-            return Status::ok();
-          }
-          select_row(keys.data(), s.cols, s.prune, bits + r * rb, hist, cand);
+          if (s.prune > 0) select_threshold(keys.data(), s.cols, s.prune, hist, cand, &tk, &tc);
+          threshold_row(keys.data(), s.cols, tk, tc, row);
         }
         return Status::ok();
       },

@@ -25,6 +25,12 @@ inline float load_weight(const uint8_t* p, size_t i) {
   }
 }
 
+// The same with the dtype known at run time (f32, f16 or bf16).
+inline float load_weight_any(DType d, const uint8_t* p, size_t i) {
+  if (d == DType::kF32) return load_weight<DType::kF32>(p, i);
+  return d == DType::kBF16 ? load_weight<DType::kBF16>(p, i) : load_weight<DType::kF16>(p, i);
+}
+
 template <DType D>
 inline float round_to_weight(float v) {
   if constexpr (D == DType::kBF16) return f32_from_bits(bf16_to_f32(f32_to_bf16(f32_bits(v))));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../bnb4-kernels.h"
+#include "../weight-math.h"
 #include "weightsmith/float-bits.h"
 
 namespace ws {
@@ -63,17 +64,6 @@ Bnb4Codebook make_codebook(Bnb4Type type) {
   return cb;
 }
 
-inline float load(DType d, const uint8_t* p, size_t i) {
-  if (d == DType::kF32) {
-    float v;
-    std::memcpy(&v, p + 4 * i, 4);
-    return v;
-  }
-  uint16_t h;
-  std::memcpy(&h, p + 2 * i, 2);
-  return f32_from_bits(d == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h));
-}
-
 // torch.clamp(s, -1, 1): NaN stays NaN.
 inline float clamp1(float s) { return s < -1.0f ? -1.0f : (s > 1.0f ? 1.0f : s); }
 
@@ -114,14 +104,14 @@ const float* bnb4_table(Bnb4Type type) { return bnb4_codebook(type).table; }
 size_t bnb4_block_ref(const Bnb4Codebook& cb, const uint8_t* x, DType dtype, size_t lo, size_t hi, bool full,
                       uint8_t* packed, float* absmax) {
   size_t first_bad = SIZE_MAX;
-  const float amax = absmax_of(lo, hi, [&](size_t i) { return load(dtype, x, i); }, &first_bad);
+  const float amax = absmax_of(lo, hi, [&](size_t i) { return load_weight_any(dtype, x, i); }, &first_bad);
   const float clamped = clamp_min_absmax(amax);
   const float inv = 1.0f / clamped;
   *absmax = full ? amax : clamped;
   for (size_t i = lo; i < hi; i += 2) {
     uint8_t q[2] = {cb.zero_code, cb.zero_code};
     for (size_t k = 0; k < 2 && i + k < hi; ++k) {
-      const float v = load(dtype, x, i + k);
+      const float v = load_weight_any(dtype, x, i + k);
       const float s = clamp1(full ? v * inv : v / clamped);
       q[k] = static_cast<uint8_t>(cb.order[bucket(cb.bounds, 15, s)]);
     }

@@ -23,21 +23,11 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "avx512-weights.h"  // inside the target region
+
 namespace ws {
 
 namespace {
-
-// 16 elements from x[i] as f32 bit patterns.
-template <DType D>
-inline __m512i load16(const uint8_t* x, size_t i) {
-  if constexpr (D == DType::kF32) {
-    return _mm512_loadu_si512(x + 4 * i);
-  } else if constexpr (D == DType::kBF16) {
-    return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 2 * i))), 16);
-  } else {
-    return _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 2 * i))));
-  }
-}
 
 // The bucket of each lane of s (finite, in [-1, 1]): the number of bounds below it.
 inline __m512i bucket(__m512 s, __m512 bounds) {
@@ -98,8 +88,8 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
     if constexpr (D == DType::kF32) {
       __m512i m0 = _mm512_setzero_si512(), m1 = _mm512_setzero_si512();
       for (size_t j = 0; j < bs; j += 32) {
-        m0 = _mm512_max_epu32(m0, _mm512_and_si512(load16<D>(x, lo + j), mag));
-        m1 = _mm512_max_epu32(m1, _mm512_and_si512(load16<D>(x, lo + j + 16), mag));
+        m0 = _mm512_max_epu32(m0, _mm512_and_si512(load16_f32_bits<D>(x, lo + j), mag));
+        m1 = _mm512_max_epu32(m1, _mm512_and_si512(load16_f32_bits<D>(x, lo + j + 16), mag));
       }
       mbits = _mm512_reduce_max_epu32(_mm512_max_epu32(m0, m1));
     } else {
@@ -133,8 +123,8 @@ size_t quant_blocks(const Bnb4Codebook& cb, const uint8_t* x, size_t first, size
         s0 = _mm512_castsi512_ps(_mm512_slli_epi32(z, 16));
         s1 = _mm512_castsi512_ps(_mm512_and_si512(z, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
       } else {
-        s0 = _mm512_castsi512_ps(load16<D>(x, lo + j));
-        s1 = _mm512_castsi512_ps(load16<D>(x, lo + j + 16));
+        s0 = _mm512_castsi512_ps(load16_f32_bits<D>(x, lo + j));
+        s1 = _mm512_castsi512_ps(load16_f32_bits<D>(x, lo + j + 16));
       }
       // The lookup paths need no clamp: |s| exceeds 1 by at most an ulp (the lane holding absmax), which falls in
       // the same bucket as +-1 (past every bound, and in the first or last cell).

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
-// AVX-512 mask application: each mask byte or word drives a zero-masking move (vmovdqu8/16/32/64 with a k mask),
-// the mask bits being used exactly as stored (LSB-first per row). The target is switched on per function after
+// AVX-512 pruning kernels: mask application (each mask byte or word drives a zero-masking move, vmovdqu8/16/32/64
+// with a k mask, the bits used exactly as stored, LSB-first per row), score keys, N:M by in-group rotations, and
+// per-row selection (sampled pivots, compressed candidates, bisection). The target is switched on per function after
 // the includes (see convert-avx2.cpp).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
+#include "../../../sparsity-kernels.h"
 #include "weightsmith/sparsity.h"
 
 #if defined(__clang__)
@@ -17,6 +21,8 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+#include "avx512-weights.h"  // inside the target region
 
 namespace ws {
 
@@ -65,45 +71,9 @@ void sparsity_apply_avx512(const uint8_t* w, size_t es, size_t rows, size_t cols
   }
 }
 
-}  // namespace ws
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
-
 // ------------------------------------------------------------------------------------------ mask kernels
 
-#include <algorithm>
-#include <vector>
-
-#include "../../../sparsity-kernels.h"
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-namespace ws {
-
 namespace {
-
-template <DType D>
-inline __m512i load_bits16(const uint8_t* w, size_t i) {
-  if constexpr (D == DType::kF32) {
-    return _mm512_loadu_si512(w + 4 * i);
-  } else if constexpr (D == DType::kBF16) {
-    return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * i))), 16);
-  } else {
-    return _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * i))));
-  }
-}
 
 template <DType D, bool kWanda>
 bool keys_row(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
@@ -112,7 +82,7 @@ bool keys_row(const MaskSpec& s, const uint8_t* w, size_t r, uint32_t* keys) {
   __mmask16 bad = 0;
   size_t c = 0;
   for (; c + 16 <= s.cols; c += 16) {
-    const __m512i v = load_bits16<D>(w, i0 + c);
+    const __m512i v = load16_f32_bits<D>(w, i0 + c);
     bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(v, expo), expo);
     __m512i b = _mm512_and_si512(v, mag);
     if constexpr (kWanda) {
