@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Pruning masks, optimized: per-row selection by the AVX-512 kernels (sparsity-avx512.cpp) or an 11-bit radix
-// histogram of the keys, then a partial selection (nth_element) inside the boundary bucket only; per-tensor selection by a three-level radix search over
-// fixed row chunks (per-chunk histograms summed in chunk order); N:M by ranking each group. Every chunk writes
-// whole rows, and chunk boundaries depend only on the shape, so masks are identical for any thread count and
-// equal to the reference (kernels/ref/sparsity-ref.cpp).
+// histogram of the keys, then a partial selection (nth_element) inside the boundary bucket only; per-tensor
+// selection by a three-level radix search over fixed row chunks (per-chunk histograms summed in chunk order); N:M
+// by ranking each group. Every chunk writes whole rows, and chunk boundaries depend only on the shape, so masks are
+// identical for any thread count and equal to the reference (kernels/ref/sparsity-ref.cpp).
 #include <algorithm>
 #include <cstring>
 #include <string>
