@@ -8,6 +8,7 @@ import { inspectCommand, INSPECT_HELP } from './inspect';
 import { convertCommand, CONVERT_HELP } from './convert';
 import { quantizeCommand, QUANTIZE_HELP } from './quantize';
 import { pruneCommand, PRUNE_HELP } from './prune';
+import { extractLoraCommand, EXTRACT_LORA_HELP, lowrankCommand, LOWRANK_HELP } from './lowrank';
 import { version } from '../index';
 
 const HELP = `weightsmith ${version}: post-training surgery on neural-network weights
@@ -22,6 +23,10 @@ Commands:
                                       (--scheme int|fp8|nf4|fp4: compressed-tensors / bitsandbytes)
   prune <in> <out> --method magnitude|wanda --sparsity 0.5|2:4
                                       prune weights (unstructured or N:M), optionally compressed
+  lowrank <in> <out> --rank 64 | --energy 0.99
+                                      replace weights by low-rank factors (SVD), with an error report
+  extract-lora --base <dir> --tuned <dir> <out-dir> --rank 16
+                                      extract a PEFT LoRA adapter from a fine-tune's difference
 
 Options:
   -h, --help                          help (also: weightsmith <command> --help)
@@ -35,6 +40,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   convert: { run: convertCommand, help: CONVERT_HELP },
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP },
   prune: { run: pruneCommand, help: PRUNE_HELP },
+  lowrank: { run: lowrankCommand, help: LOWRANK_HELP },
+  'extract-lora': { run: extractLoraCommand, help: EXTRACT_LORA_HELP },
 };
 
 /** Runs the CLI with argv (without node and script) and returns the exit code. */

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+// `weightsmith lowrank` and `weightsmith extract-lora` on the bundled stories260K model: factors that multiply back
+// to the reported error, the energy rule, a PEFT adapter whose B @ A reconstructs a structured fine-tune, the
+// adapter config (r, lora_alpha, target_modules, rank_pattern), and usage errors.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../lib/cli/index';
+import { lowRankSync, openSync, saveSync, tensor, Tensor } from '../../lib/index';
+import { repoRoot, tempDir } from '../helpers/paths';
+
+const example = path.join(repoRoot, 'examples/stories260K');
+const { dir, cleanup } = tempDir('ws-cli-lowrank-');
+afterAll(cleanup);
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+  return { code, out, err };
+}
+
+function mul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let t = 0; t < k; t++) {
+    const x = a[i * k + t];
+    for (let j = 0; j < n; j++) c[i * n + j] += x * b[t * n + j];
+  }
+  return c;
+}
+
+function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += a[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.05);
+}
+
+describe('weightsmith lowrank', () => {
+  it('--rank 8 factors every linear weight into .up/.down whose product has the reported error', async () => {
+    const out = path.join(dir, 'lr8');
+    const r = await run('lowrank', example, out, '--rank', '8', '--json');
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    const factored = report.tensors.filter((t: { factored: boolean }) => t.factored);
+    expect(factored).toHaveLength(35);
+    expect(report.totals.bytesOut).toBeLessThan(report.totals.bytesIn);
+    const src = openSync(path.join(example, 'model.safetensors'));
+    const f = openSync(path.join(out, 'model.safetensors'));
+    try {
+      expect(f.has('model.layers.0.self_attn.q_proj.weight')).toBe(false);
+      expect(f.has('model.embed_tokens.weight')).toBe(true);
+      expect(JSON.parse(f.metadata['weightsmith.lowrank'] as string)['model.layers.0.mlp.down_proj']).toBe(8);
+      for (const row of factored) {
+        const mod = row.name.replace(/\.weight$/, '');
+        const up = f.getTensor(`${mod}.up`), down = f.getTensor(`${mod}.down`);
+        const [m, n] = row.shape;
+        expect(up.shape).toEqual([m, 8]);
+        expect(down.shape).toEqual([8, n]);
+        const w = src.getTensor(row.name).data as Float32Array;
+        expect(Math.abs(rel(w, mul(up.data as Float32Array, down.data as Float32Array, m, 8, n)) - row.relError)).toBeLessThan(1e-5);
+        // The best rank-8 error: the factors are the truncated SVD.
+        expect(row.relError).toBeCloseTo(lowRankSync(src.getTensor(row.name), { rank: 8 }).relError, 5);
+      }
+    } finally {
+      f.close();
+      src.close();
+    }
+    expect(fs.existsSync(path.join(out, 'config.json'))).toBe(true);
+    expect(fs.readdirSync(out).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('--energy 0.9 chooses per-tensor ranks; weights that would not shrink stay as they are; text report', async () => {
+    const out = path.join(dir, 'lr-energy');
+    const r = await run('lowrank', example, out, '--energy', '0.9', '--include', 'layers\\.0\\.');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/model\.layers\.0\.mlp\.up_proj\.weight/);
+    expect(r.out).toMatch(/selected tensors factored \(energy 0\.9\)/);
+    const j = await run('lowrank', example, path.join(dir, 'lr-energy2'), '--energy', '0.9', '--include', 'layers\\.0\\.', '--json');
+    const rows = JSON.parse(j.out).tensors.filter((t: { rank?: number }) => t.rank !== undefined);
+    expect(rows.length).toBe(7);
+    for (const row of rows) {
+      expect(row.relError).toBeLessThanOrEqual(Math.sqrt(0.1) + 1e-6);
+      const [m, n] = row.shape;
+      expect(row.factored).toBe(row.rank * (m + n) < m * n);
+      if (!row.factored) expect(row.note).toMatch(/kept/);
+    }
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await run('lowrank', example, path.join(dir, 'x'))).code).toBe(2);
+    expect((await run('lowrank', example, path.join(dir, 'x'), '--rank', '4', '--energy', '0.9')).code).toBe(2);
+    expect((await run('lowrank', example, path.join(dir, 'x'), '--energy', '1.5')).code).toBe(2);
+    expect((await run('lowrank', example, path.join(dir, 'x'), '--energy', '0.9', '--randomized')).code).toBe(2);
+    expect((await run('lowrank', example, path.join(dir, 'x'), '--rank', '4', '--seed', '3')).code).toBe(2);
+  });
+});
+
+describe('weightsmith extract-lora', () => {
+  // The tuned model: rank-2 changes of every q_proj and rank-3 changes of every v_proj, plus a changed norm.
+  const tunedDir = path.join(dir, 'tuned');
+  const deltas = new Map<string, Float32Array>();
+  function makeTuned() {
+    if (fs.existsSync(tunedDir)) return;
+    const f = openSync(path.join(example, 'model.safetensors'));
+    const tensors: Record<string, Tensor> = {};
+    try {
+      for (const [i, name] of f.names().entries()) {
+        const t = f.getTensor(name);
+        const data = new Float32Array(t.data as Float32Array);
+        const r = /q_proj/.test(name) ? 2 : /v_proj/.test(name) ? 3 : 0;
+        if (r) {
+          const [m, n] = t.shape;
+          const d = Float32Array.from(mul(rand(m * r, i), rand(r * n, i + 100), m, r, n));
+          for (let k = 0; k < data.length; k++) data[k] += d[k];
+          deltas.set(name, Float32Array.from(data, (v, k) => v - (t.data as Float32Array)[k]));
+        }
+        if (name === 'model.norm.weight') data[0] += 0.5;
+        tensors[name] = tensor(data, t.shape);
+      }
+    } finally {
+      f.close();
+    }
+    fs.mkdirSync(tunedDir, { recursive: true });
+    saveSync(path.join(tunedDir, 'model.safetensors'), tensors, { metadata: { format: 'pt' } });
+    fs.copyFileSync(path.join(example, 'config.json'), path.join(tunedDir, 'config.json'));
+  }
+
+  it('writes a PEFT adapter whose B @ A reconstructs every changed weight; ranks from --sv-epsilon go to rank_pattern', async () => {
+    makeTuned();
+    const out = path.join(dir, 'adapter');
+    const r = await run('extract-lora', '--base', example, '--tuned', tunedDir, out, '--rank', '16', '--sv-epsilon', '1e-4', '--json');
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.modules).toHaveLength(10);
+    expect(report.unchanged).toHaveLength(25);
+    expect(report.notCarried).toEqual(['model.norm.weight']);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+    expect(config.peft_type).toBe('LORA');
+    expect(config.r).toBe(3);
+    expect(config.lora_alpha).toBe(3);
+    expect(config.target_modules).toEqual(['q_proj', 'v_proj']);
+    expect(config.rank_pattern['model.layers.0.self_attn.q_proj']).toBe(2);
+    expect(config.alpha_pattern['model.layers.4.self_attn.q_proj']).toBe(2);
+    expect(Object.keys(config.rank_pattern)).toHaveLength(5);
+    const f = openSync(path.join(out, 'adapter_model.safetensors'));
+    try {
+      expect(f.names()).toHaveLength(20);
+      for (const [name, delta] of deltas) {
+        const mod = name.replace(/\.weight$/, '');
+        const A = f.getTensor(`base_model.model.${mod}.lora_A.weight`), B = f.getTensor(`base_model.model.${mod}.lora_B.weight`);
+        const rank = /q_proj/.test(name) ? 2 : 3;
+        const [out_, inn] = [B.shape[0], A.shape[1]];
+        expect(A.shape[0]).toBe(rank);
+        expect(B.shape[1]).toBe(rank);
+        expect(rel(delta, mul(B.data as Float32Array, A.data as Float32Array, out_, rank, inn)), name).toBeLessThan(1e-5);
+      }
+    } finally {
+      f.close();
+    }
+  });
+
+  it('a smaller --rank truncates to the stated error; the text report lists modules and what is not carried', async () => {
+    makeTuned();
+    const r = await run('extract-lora', '--base', example, '--tuned', tunedDir, path.join(dir, 'adapter1'), '--rank', '1');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/10 modules extracted \(r = lora_alpha = 1\)/);
+    expect(r.out).toMatch(/not carried by the adapter \(they differ too\): model\.norm\.weight/);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'adapter1', 'adapter_config.json'), 'utf8'));
+    expect(config.rank_pattern).toEqual({});
+  });
+
+  it('refuses identical models (ERR_CONFIG, exit 1) and usage mistakes (exit 2)', async () => {
+    const same = await run('extract-lora', '--base', example, '--tuned', example, path.join(dir, 'none'), '--rank', '4');
+    expect(same.code).toBe(1);
+    expect(same.err).toMatch(/ERR_CONFIG/);
+    expect((await run('extract-lora', '--base', example, path.join(dir, 'none'), '--rank', '4')).code).toBe(2);
+    expect((await run('extract-lora', '--base', example, '--tuned', example, '--rank', '4')).code).toBe(2);
+    expect((await run('extract-lora', '--base', example, '--tuned', example, path.join(dir, 'none'), '--rank', '4', '--sv-epsilon', '-1')).code).toBe(2);
+  });
+});
