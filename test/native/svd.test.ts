@@ -128,7 +128,7 @@ describe('svd', () => {
       const u = new Float32Array(m * k), s = new Float32Array(k), vt = new Float32Array(k * n);
       native.svdSync(a, 1, m, n, k, u, s, vt, 'ref');
       checkValues(full.S.data as Float32Array, s, `svd vs reference ${label}`, 1e-4);
-      if (r !== undefined) for (let i = r; i < k; i++) expect(full.S.data[i], `${label} S[${i}]`).toBeLessThanOrEqual(1e-5 * full.S.data[0] + 1e-30);
+      if (r !== undefined) for (let i = r; i < k; i++) expect(full.S.data[i], `${label} S[${i}]`).toBeLessThanOrEqual(1e-5 * (full.S.data as Float32Array)[0] + 1e-30);
       // rank option: the top triplets of the full decomposition's values.
       const rank = Math.max(1, Math.floor(k / 3));
       const top = svdSync(tensor(a, [m, n]), { rank });
