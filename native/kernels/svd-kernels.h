@@ -21,6 +21,11 @@ struct SvdOps {
   void (*rot)(float* x, float* y, size_t n, float c, float s);
   // rot, and the squared norms of x' and y'
   void (*rot_norms)(float* x, float* y, size_t n, float c, float s, double* nx, double* ny);
+  // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):
+  // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
+  // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
+  // its own matrix, so results do not depend on how matrices are grouped. Returns the sweeps run, or -1 at the cap.
+  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps);
 };
 
 const SvdOps& svd_ops();

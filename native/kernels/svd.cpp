@@ -55,7 +55,7 @@ void axpy_portable(float* y, const float* x, size_t n, float alpha) {
 void rot_portable(float* x, float* y, size_t n, float c, float s) {
   for (size_t i = 0; i < n; ++i) {
     const float a = x[i], b = y[i];
-    x[i] = std::fma(c, a, -s * b);
+    x[i] = std::fma(c, a, 0.0f - s * b);
     y[i] = std::fma(s, a, c * b);
   }
 }
@@ -64,7 +64,7 @@ void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* 
   float ax[16] = {}, ay[16] = {};
   for (size_t i = 0; i < n; ++i) {
     const float a = x[i], b = y[i];
-    const float p = std::fma(c, a, -s * b), q = std::fma(s, a, c * b);
+    const float p = std::fma(c, a, 0.0f - s * b), q = std::fma(s, a, c * b);
     x[i] = p;
     y[i] = q;
     ax[i % 16] = std::fma(p, p, ax[i % 16]);
@@ -79,7 +79,7 @@ void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* 
   *ny = sy;
 }
 
-constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_norms_portable};
+constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_norms_portable, nullptr};
 
 Status oom() { return Status(Code::kOutOfMemory, "svd: cannot allocate its work buffers"); }
 Status no_convergence(size_t k, size_t l) {
@@ -162,19 +162,47 @@ void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* l
   }
 }
 
-// Serial cyclic one-sided Jacobi on W (k x L) with Jt = I. Returns the number of sweeps or -1.
-int jacobi_cyclic(size_t k, size_t l, float* w, float* jt, const SvdOps& ops) {
+// Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: f32 FMA
+// chains in index order for dots and squared norms (norms recomputed in the rotation pass), the rotation in f64.
+// Returns the number of sweeps or -1.
+int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
-  std::vector<double> nrm(k);
-  for (size_t i = 0; i < k; ++i) nrm[i] = ops.dot(w + i * l, w + i * l, l);
-  const double tol = tolerance(l);
+  std::vector<float> nrm(k);
+  for (size_t i = 0; i < k; ++i) {
+    float acc = 0.0f;
+    for (size_t r = 0; r < l; ++r) acc = std::fma(w[i * l + r], w[i * l + r], acc);
+    nrm[i] = acc;
+  }
   for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
-    size_t rotations = 0;
+    bool any = false;
     for (size_t i = 0; i + 1 < k; ++i)
-      for (size_t j = i + 1; j < k; ++j)
-        rotations += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
-    if (rotations == 0) return sweep;
+      for (size_t j = i + 1; j < k; ++j) {
+        float* wi = w + i * l;
+        float* wj = w + j * l;
+        float g = 0.0f;
+        for (size_t r = 0; r < l; ++r) g = std::fma(wi[r], wj[r], g);
+        const double gd = g, ni = nrm[i], nj = nrm[j];
+        if (!(ni >= kTiny && nj >= kTiny && std::fabs(gd) > tol * std::sqrt(ni * nj))) continue;
+        const double zeta = (nj - ni) / (2.0 * gd);
+        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
+        const double cd = 1.0 / std::sqrt(1.0 + t * t);
+        const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
+        any = true;
+        float ai = 0.0f, aj = 0.0f;
+        for (size_t r = 0; r < l; ++r) {
+          const float x = wi[r], y = wj[r];
+          const float p = std::fma(c, x, 0.0f - s * y), q = std::fma(s, x, c * y);
+          wi[r] = p;
+          wj[r] = q;
+          ai = std::fma(p, p, ai);
+          aj = std::fma(q, q, aj);
+        }
+        nrm[i] = ai;
+        nrm[j] = aj;
+        rot_portable(jt + i * k, jt + j * k, k, c, s);
+      }
+    if (!any) return sweep;
   }
   return -1;
 }
@@ -248,22 +276,20 @@ Status check_input(const char* what, const float* a, size_t count, int* e) {
   return Status::ok();
 }
 
-// Direct one-sided Jacobi of one m x n matrix (scaled by 2^-e) into u, s, vt; ws holds k*L + 2*k*k + k*L floats.
-Status svd_direct(size_t m, size_t n, const float* a, int e, float* u, float* s, float* vt, float* buf,
-                  const SvdOps& ops) {
+// Packs 2^-e A (m x n) as the rows to orthogonalize: its columns (tall) or its rows (wide), element (i, r) at
+// dst[(i * l + r) * stride].
+void pack_direct(size_t m, size_t n, const float* a, int e, float* dst, size_t stride) {
+  const bool tall = m >= n;
+  const size_t l = tall ? m : n;
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) dst[(tall ? j * l + i : i * l + j) * stride] = scale_pow2(a[i * n + j], -e);
+}
+
+// From the converged W (k x L) and Jt to u, s, vt of the m x n matrix; lw (k x L) and jp (k x k) are scratch.
+void output_direct(size_t m, size_t n, int e, const float* w, const float* jt, float* lw, float* jp, float* u, float* s,
+                   float* vt) {
   const bool tall = m >= n;
   const size_t k = tall ? n : m, l = tall ? m : n;
-  float* w = buf;
-  float* jt = w + k * l;
-  float* jp = jt + k * k;
-  float* lw = jp + k * k;
-  if (tall) {
-    for (size_t i = 0; i < m; ++i)
-      for (size_t j = 0; j < n; ++j) w[j * m + i] = scale_pow2(a[i * n + j], -e);
-  } else {
-    for (size_t i = 0; i < m * n; ++i) w[i] = scale_pow2(a[i], -e);
-  }
-  if (jacobi_cyclic(k, l, w, jt, ops) < 0) return no_convergence(k, l);
   finish(k, l, w, jt, e, lw, jp, s);
   if (tall) {
     for (size_t i = 0; i < m; ++i)
@@ -274,7 +300,6 @@ Status svd_direct(size_t m, size_t n, const float* a, int e, float* u, float* s,
       for (size_t j = 0; j < k; ++j) u[i * k + j] = jp[j * k + i];
     std::memcpy(vt, lw, k * n * sizeof(float));
   }
-  return Status::ok();
 }
 
 }  // namespace
@@ -299,19 +324,46 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
   if (max_abs_f32(a, batch * m * n, &bad) < 0.0f)
     return Status(Code::kNonFinite, "svdBatched: non-finite value at index " + std::to_string(bad));
   const SvdOps& ops = svd_ops();
+  const double tol = tolerance(l);
+  // Groups of 16 matrices (one per lane) with jacobi16, else one matrix per chunk; either way each matrix gets the
+  // same arithmetic.
+  const size_t lanes = ops.jacobi16 ? 16 : 1;
   return parallel_for(
-      batch,
-      [&](size_t b) {
-        std::unique_ptr<float[]> buf;
+      chunk_count(batch, lanes),
+      [&](size_t grp) {
+        std::vector<float> wl, jl, w, jt, jp, lw;
         try {
-          buf.reset(new float[2 * k * l + 2 * k * k]);
+          w.resize(k * l);
+          jt.resize(k * k);
+          jp.resize(k * k);
+          lw.resize(k * l);
+          if (lanes > 1) {
+            wl.assign(k * l * lanes, 0.0f);
+            jl.resize(k * k * lanes);
+          }
         } catch (const std::bad_alloc&) {
           return oom();
         }
-        const float* ab = a + b * m * n;
-        int e = 0;
-        WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e));
-        return svd_direct(m, n, ab, e, u + b * m * k, s + b * k, vt + b * k * n, buf.get(), ops);
+        const size_t b0 = grp * lanes, nb = std::min(lanes, batch - b0);
+        int e[16] = {};
+        for (size_t t = 0; t < nb; ++t) {
+          const float* ab = a + (b0 + t) * m * n;
+          WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
+          if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
+        }
+        if (lanes > 1 && ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, kMaxSweeps) < 0) return no_convergence(k, l);
+        for (size_t t = 0; t < nb; ++t) {
+          const size_t b = b0 + t;
+          if (lanes > 1) {
+            for (size_t i = 0; i < k * l; ++i) w[i] = wl[i * lanes + t];
+            for (size_t i = 0; i < k * k; ++i) jt[i] = jl[i * lanes + t];
+          } else {
+            pack_direct(m, n, a + b * m * n, e[t], w.data(), 1);
+            if (jacobi_serial(k, l, w.data(), jt.data(), tol) < 0) return no_convergence(k, l);
+          }
+          output_direct(m, n, e[t], w.data(), jt.data(), lw.data(), jp.data(), u + b * m * k, s + b * k, vt + b * k * n);
+        }
+        return Status::ok();
       },
       cancel);
 }
