@@ -22,6 +22,8 @@
 #include <numeric>
 #include <string>
 #include <vector>
+#include <cstdio>
+#include <cstdlib>
 
 #include "svd-kernels.h"
 #include "weightsmith/cpu.h"
@@ -36,16 +38,18 @@ namespace {
 constexpr int kMaxSweeps = 60;
 constexpr double kTiny = 1e-30;  // squared norms below this count as zero (the matrix is scaled to max |a| < 1)
 
-// Portable vector helpers: 16 strided partial sums, like the AVX-512 lanes.
-double dot_portable(const float* x, const float* y, size_t n) {
-  float acc[16] = {};
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (size_t l = 0; l < 16; ++l) acc[l] = std::fma(x[i + l], y[i + l], acc[l]);
-  for (size_t l = 0; i + l < n; ++l) acc[l] = std::fma(x[i + l], y[i + l], acc[l]);
+// Portable vector helpers with the lanes of the AVX-512 ones: 64 partial sums (element i into i mod 64), folded as
+// (s[0:16] + s[16:32]) + (s[32:48] + s[48:64]) lane by lane, then the 16 lanes added in f64 in order.
+double fold64(const float* acc) {
   double s = 0.0;
-  for (float a : acc) s += a;
+  for (int l = 0; l < 16; ++l) s += (acc[l] + acc[16 + l]) + (acc[32 + l] + acc[48 + l]);
   return s;
+}
+
+double dot_portable(const float* x, const float* y, size_t n) {
+  float acc[64] = {};
+  for (size_t i = 0; i < n; ++i) acc[i % 64] = std::fma(x[i], y[i], acc[i % 64]);
+  return fold64(acc);
 }
 
 void axpy_portable(float* y, const float* x, size_t n, float alpha) {
@@ -61,22 +65,17 @@ void rot_portable(float* x, float* y, size_t n, float c, float s) {
 }
 
 void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
-  float ax[16] = {}, ay[16] = {};
+  float ax[64] = {}, ay[64] = {};
   for (size_t i = 0; i < n; ++i) {
     const float a = x[i], b = y[i];
     const float p = std::fma(c, a, 0.0f - s * b), q = std::fma(s, a, c * b);
     x[i] = p;
     y[i] = q;
-    ax[i % 16] = std::fma(p, p, ax[i % 16]);
-    ay[i % 16] = std::fma(q, q, ay[i % 16]);
+    ax[i % 64] = std::fma(p, p, ax[i % 64]);
+    ay[i % 64] = std::fma(q, q, ay[i % 64]);
   }
-  double sx = 0.0, sy = 0.0;
-  for (int l = 0; l < 16; ++l) {
-    sx += ax[l];
-    sy += ay[l];
-  }
-  *nx = sx;
-  *ny = sy;
+  *nx = fold64(ax);
+  *ny = fold64(ay);
 }
 
 constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_norms_portable, nullptr};
@@ -162,17 +161,19 @@ void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* l
   }
 }
 
-// Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: f32 FMA
-// chains in index order for dots and squared norms (norms recomputed in the rotation pass), the rotation in f64.
+inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+
+// Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
+// FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (norms recomputed in the rotation pass), the rotation in f64.
 // Returns the number of sweeps or -1.
 int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<float> nrm(k);
   for (size_t i = 0; i < k; ++i) {
-    float acc = 0.0f;
-    for (size_t r = 0; r < l; ++r) acc = std::fma(w[i * l + r], w[i * l + r], acc);
-    nrm[i] = acc;
+    float acc[4] = {};
+    for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
+    nrm[i] = sum4(acc);
   }
   for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
     bool any = false;
@@ -180,26 +181,26 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
       for (size_t j = i + 1; j < k; ++j) {
         float* wi = w + i * l;
         float* wj = w + j * l;
-        float g = 0.0f;
-        for (size_t r = 0; r < l; ++r) g = std::fma(wi[r], wj[r], g);
-        const double gd = g, ni = nrm[i], nj = nrm[j];
+        float g4[4] = {};
+        for (size_t r = 0; r < l; ++r) g4[r & 3] = std::fma(wi[r], wj[r], g4[r & 3]);
+        const double gd = sum4(g4), ni = nrm[i], nj = nrm[j];
         if (!(ni >= kTiny && nj >= kTiny && std::fabs(gd) > tol * std::sqrt(ni * nj))) continue;
         const double zeta = (nj - ni) / (2.0 * gd);
         const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
         const double cd = 1.0 / std::sqrt(1.0 + t * t);
         const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
         any = true;
-        float ai = 0.0f, aj = 0.0f;
+        float ai[4] = {}, aj[4] = {};
         for (size_t r = 0; r < l; ++r) {
           const float x = wi[r], y = wj[r];
           const float p = std::fma(c, x, 0.0f - s * y), q = std::fma(s, x, c * y);
           wi[r] = p;
           wj[r] = q;
-          ai = std::fma(p, p, ai);
-          aj = std::fma(q, q, aj);
+          ai[r & 3] = std::fma(p, p, ai[r & 3]);
+          aj[r & 3] = std::fma(q, q, aj[r & 3]);
         }
-        nrm[i] = ai;
-        nrm[j] = aj;
+        nrm[i] = sum4(ai);
+        nrm[j] = sum4(aj);
         rot_portable(jt + i * k, jt + j * k, k, c, s);
       }
     if (!any) return sweep;
@@ -222,7 +223,21 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
     lo = b * bs;
     hi = std::min(k, lo + bs);
   };
+  std::vector<size_t> perm(k);
+  std::vector<float> tmp;
+  std::vector<double> tnrm(k);
   for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
+    if (getenv("WS_SORT")) {
+      // Rows sorted by norm, descending (ties by index), before each sweep.
+      std::iota(perm.begin(), perm.end(), 0);
+      std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
+      tmp.assign(w, w + k * l);
+      for (size_t i = 0; i < k; ++i) std::memcpy(w + i * l, tmp.data() + perm[i] * l, l * sizeof(float));
+      tmp.assign(jt, jt + k * k);
+      for (size_t i = 0; i < k; ++i) std::memcpy(jt + i * k, tmp.data() + perm[i] * k, k * sizeof(float));
+      for (size_t i = 0; i < k; ++i) tnrm[i] = nrm[perm[i]];
+      nrm = tnrm;
+    }
     std::fill(counts.begin(), counts.end(), 0);
     WS_RETURN_IF_ERROR(parallel_for(
         nb,
@@ -253,9 +268,12 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
             block(p, plo, phi);
             block(q, qlo, qhi);
             size_t rot = 0;
-            for (size_t i = plo; i < phi; ++i)
-              for (size_t j = qlo; j < qhi; ++j)
-                rot += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+            // 2 x 2 sub-blocks: four pairs on four rows (of W and Jt) that stay in L1.
+            for (size_t i0 = plo; i0 < phi; i0 += 2)
+              for (size_t j0 = qlo; j0 < qhi; j0 += 2)
+                for (size_t i = i0; i < std::min(i0 + 2, phi); ++i)
+                  for (size_t j = j0; j < std::min(j0 + 2, qhi); ++j)
+                    rot += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
             counts[p] += rot;
             return Status::ok();
           },
@@ -263,6 +281,7 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
     }
     size_t total = 0;
     for (size_t c : counts) total += c;
+    if (getenv("WS_DBG")) fprintf(stderr, "sweep %d rotations %zu\n", sweep, total);
     if (total == 0) return Status::ok();
   }
   return no_convergence(k, l);
@@ -351,7 +370,9 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
           WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
           if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
         }
-        if (lanes > 1 && ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, kMaxSweeps) < 0) return no_convergence(k, l);
+        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, kMaxSweeps) : 0;
+        if (getenv("WS_DBG") && grp == 0) fprintf(stderr, "sweeps %d\n", sw);
+        if (sw < 0) return no_convergence(k, l);
         for (size_t t = 0; t < nb; ++t) {
           const size_t b = b0 + t;
           if (lanes > 1) {

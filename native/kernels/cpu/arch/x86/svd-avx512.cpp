@@ -34,15 +34,22 @@ inline double hsum(__m512 v) {
   return s;
 }
 
+// Four accumulators: element i goes to vector (i / 16) mod 4, lane i mod 16; then (a0 + a1) + (a2 + a3).
 double dot_avx512(const float* x, const float* y, size_t n) {
-  __m512 acc = _mm512_setzero_ps();
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc);
-  if (i < n) {
-    const __mmask16 k = tail_mask(n - i);
-    acc = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i), acc, k);
+  for (; i + 64 <= n; i += 64) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+    a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), a2);
+    a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), a3);
   }
-  return hsum(acc);
+  __m512* acc[4] = {&a0, &a1, &a2, &a3};
+  for (int v = 0; i < n; i += 16, ++v) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+    *acc[v] = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i), *acc[v], k);
+  }
+  return hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
 void axpy_avx512(float* y, const float* x, size_t n, float alpha) {
@@ -71,31 +78,62 @@ void rot_avx512(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
+inline void rot_norm_step(float* x, float* y, __mmask16 k, __m512 vc, __m512 vs, __m512& ax, __m512& ay) {
+  const __m512 a = _mm512_maskz_loadu_ps(k, x), b = _mm512_maskz_loadu_ps(k, y);
+  const __m512 p = _mm512_fmadd_ps(vc, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(vs, b)));
+  const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
+  _mm512_mask_storeu_ps(x, k, p);
+  _mm512_mask_storeu_ps(y, k, q);
+  ax = _mm512_mask3_fmadd_ps(p, p, ax, k);
+  ay = _mm512_mask3_fmadd_ps(q, q, ay, k);
+}
+
+// Norm accumulators as in dot_avx512.
 void rot_norms_avx512(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
   const __m512 vc = _mm512_set1_ps(c), vs = _mm512_set1_ps(s);
-  __m512 ax = _mm512_setzero_ps(), ay = _mm512_setzero_ps();
+  __m512 ax[4], ay[4];
+  for (int v = 0; v < 4; ++v) ax[v] = ay[v] = _mm512_setzero_ps();
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(y + i);
-    const __m512 p = _mm512_fmadd_ps(vc, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(vs, b)));
-    const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
-    _mm512_storeu_ps(x + i, p);
-    _mm512_storeu_ps(y + i, q);
-    ax = _mm512_fmadd_ps(p, p, ax);
-    ay = _mm512_fmadd_ps(q, q, ay);
+  const __mmask16 full = 0xffff;
+  for (; i + 64 <= n; i += 64) {
+    rot_norm_step(x + i, y + i, full, vc, vs, ax[0], ay[0]);
+    rot_norm_step(x + i + 16, y + i + 16, full, vc, vs, ax[1], ay[1]);
+    rot_norm_step(x + i + 32, y + i + 32, full, vc, vs, ax[2], ay[2]);
+    rot_norm_step(x + i + 48, y + i + 48, full, vc, vs, ax[3], ay[3]);
   }
-  if (i < n) {
-    const __mmask16 k = tail_mask(n - i);
-    const __m512 a = _mm512_maskz_loadu_ps(k, x + i), b = _mm512_maskz_loadu_ps(k, y + i);
-    const __m512 p = _mm512_fmadd_ps(vc, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(vs, b)));
-    const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
-    _mm512_mask_storeu_ps(x + i, k, p);
-    _mm512_mask_storeu_ps(y + i, k, q);
-    ax = _mm512_fmadd_ps(p, p, ax);
-    ay = _mm512_fmadd_ps(q, q, ay);
-  }
-  *nx = hsum(ax);
-  *ny = hsum(ay);
+  for (int v = 0; i < n; i += 16, ++v)
+    rot_norm_step(x + i, y + i, n - i >= 16 ? full : tail_mask(n - i), vc, vs, ax[v], ay[v]);
+  *nx = hsum(_mm512_add_ps(_mm512_add_ps(ax[0], ax[1]), _mm512_add_ps(ax[2], ax[3])));
+  *ny = hsum(_mm512_add_ps(_mm512_add_ps(ay[0], ay[1]), _mm512_add_ps(ay[2], ay[3])));
+}
+
+}  // namespace
+
+namespace {
+
+// (a0 + a1) + (a2 + a3): four FMA chains (index mod 4), as in jacobi_serial.
+inline __m512 sum4(const __m512* a) { return _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])); }
+
+// Lane-wise dot of x and y (l vectors each) in four chains, r mod 4.
+inline __m512 dot4(const float* x, const float* y, size_t l) {
+  __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  size_t r = 0;
+  for (; r + 4 <= l; r += 4)
+    for (int u = 0; u < 4; ++u)
+      a[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + (r + u) * 16), _mm512_loadu_ps(y + (r + u) * 16), a[u]);
+  for (int u = 0; r < l; ++r, ++u) a[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + r * 16), _mm512_loadu_ps(y + r * 16), a[u]);
+  return sum4(a);
+}
+
+// One element of a rotation of 16 lanes (lanes in m only), with the squared norms of the results.
+inline void rot_step(float* x, float* y, __m512 c, __m512 s, __mmask16 m, __m512& nx, __m512& ny) {
+  const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(y);
+  const __m512 p = _mm512_fmadd_ps(c, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(s, b)));
+  const __m512 q = _mm512_fmadd_ps(s, a, _mm512_mul_ps(c, b));
+  _mm512_mask_storeu_ps(x, m, p);
+  _mm512_mask_storeu_ps(y, m, q);
+  nx = _mm512_fmadd_ps(p, p, nx);
+  ny = _mm512_fmadd_ps(q, q, ny);
 }
 
 inline __m256 half(__m512 v, int h) {
@@ -134,12 +172,7 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double 
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
   std::vector<float> nrm(k * 16);
   for (size_t i = 0; i < k; ++i) {
-    __m512 acc = _mm512_setzero_ps();
-    for (size_t r = 0; r < l; ++r) {
-      const __m512 x = _mm512_loadu_ps(w + (i * l + r) * 16);
-      acc = _mm512_fmadd_ps(x, x, acc);
-    }
-    _mm512_storeu_ps(&nrm[i * 16], acc);
+    _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
   }
   const __m512 zero = _mm512_setzero_ps();
   for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
@@ -148,24 +181,18 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double 
       for (size_t j = i + 1; j < k; ++j) {
         float* wi = w + i * l * 16;
         float* wj = w + j * l * 16;
-        __m512 g = zero;
-        for (size_t r = 0; r < l; ++r) g = _mm512_fmadd_ps(_mm512_loadu_ps(wi + r * 16), _mm512_loadu_ps(wj + r * 16), g);
+        const __m512 g = dot4(wi, wj, l);
         __m512 c, s;
         const __mmask16 m = rotation16(g, _mm512_loadu_ps(&nrm[i * 16]), _mm512_loadu_ps(&nrm[j * 16]), tol, tiny, &c, &s);
         if (!m) continue;
         any |= m;
-        __m512 ni = zero, nj = zero;
-        for (size_t r = 0; r < l; ++r) {
-          const __m512 x = _mm512_loadu_ps(wi + r * 16), y = _mm512_loadu_ps(wj + r * 16);
-          const __m512 p = _mm512_fmadd_ps(c, x, _mm512_sub_ps(zero, _mm512_mul_ps(s, y)));
-          const __m512 q = _mm512_fmadd_ps(s, x, _mm512_mul_ps(c, y));
-          _mm512_mask_storeu_ps(wi + r * 16, m, p);
-          _mm512_mask_storeu_ps(wj + r * 16, m, q);
-          ni = _mm512_fmadd_ps(p, p, ni);
-          nj = _mm512_fmadd_ps(q, q, nj);
-        }
-        _mm512_mask_storeu_ps(&nrm[i * 16], m, ni);
-        _mm512_mask_storeu_ps(&nrm[j * 16], m, nj);
+        __m512 ni[4] = {zero, zero, zero, zero}, nj[4] = {zero, zero, zero, zero};
+        size_t r = 0;
+        for (; r + 4 <= l; r += 4)
+          for (int u = 0; u < 4; ++u) rot_step(wi + (r + u) * 16, wj + (r + u) * 16, c, s, m, ni[u], nj[u]);
+        for (int u = 0; r < l; ++r, ++u) rot_step(wi + r * 16, wj + r * 16, c, s, m, ni[u], nj[u]);
+        _mm512_mask_storeu_ps(&nrm[i * 16], m, sum4(ni));
+        _mm512_mask_storeu_ps(&nrm[j * 16], m, sum4(nj));
         float* ji = jt + i * k * 16;
         float* jj = jt + j * k * 16;
         for (size_t r = 0; r < k; ++r) {
