@@ -17,7 +17,7 @@ struct SvdOps {
   double (*dot)(const float* x, const float* y, size_t n);
   // y += alpha * x
   void (*axpy)(float* y, const float* x, size_t n, float alpha);
-  // x' = c x - s y, y' = s x + c y
+  // x' = fma(-s, y, c x), y' = fma(s, x, c y)
   void (*rot)(float* x, float* y, size_t n, float c, float s);
   // rot, and the squared norms of x' and y'
   void (*rot_norms)(float* x, float* y, size_t n, float c, float s, double* nx, double* ny);

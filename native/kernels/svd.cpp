@@ -59,7 +59,7 @@ void axpy_portable(float* y, const float* x, size_t n, float alpha) {
 void rot_portable(float* x, float* y, size_t n, float c, float s) {
   for (size_t i = 0; i < n; ++i) {
     const float a = x[i], b = y[i];
-    x[i] = std::fma(c, a, 0.0f - s * b);
+    x[i] = std::fma(-s, b, c * a);
     y[i] = std::fma(s, a, c * b);
   }
 }
@@ -68,7 +68,7 @@ void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* 
   float ax[64] = {}, ay[64] = {};
   for (size_t i = 0; i < n; ++i) {
     const float a = x[i], b = y[i];
-    const float p = std::fma(c, a, 0.0f - s * b), q = std::fma(s, a, c * b);
+    const float p = std::fma(-s, b, c * a), q = std::fma(s, a, c * b);
     x[i] = p;
     y[i] = q;
     ax[i % 64] = std::fma(p, p, ax[i % 64]);
@@ -164,18 +164,19 @@ void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* l
 inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
 // Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
-// FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (norms recomputed in the rotation pass), the rotation in f64.
+// FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (recomputed at the start of each
+// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the rotation in f64.
 // Returns the number of sweeps or -1.
 int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<float> nrm(k);
-  for (size_t i = 0; i < k; ++i) {
-    float acc[4] = {};
-    for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
-    nrm[i] = sum4(acc);
-  }
   for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
+    for (size_t i = 0; i < k; ++i) {
+      float acc[4] = {};
+      for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
+      nrm[i] = sum4(acc);
+    }
     bool any = false;
     for (size_t i = 0; i + 1 < k; ++i)
       for (size_t j = i + 1; j < k; ++j) {
@@ -190,17 +191,9 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
         const double cd = 1.0 / std::sqrt(1.0 + t * t);
         const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
         any = true;
-        float ai[4] = {}, aj[4] = {};
-        for (size_t r = 0; r < l; ++r) {
-          const float x = wi[r], y = wj[r];
-          const float p = std::fma(c, x, 0.0f - s * y), q = std::fma(s, x, c * y);
-          wi[r] = p;
-          wj[r] = q;
-          ai[r & 3] = std::fma(p, p, ai[r & 3]);
-          aj[r & 3] = std::fma(q, q, aj[r & 3]);
-        }
-        nrm[i] = sum4(ai);
-        nrm[j] = sum4(aj);
+        rot_portable(wi, wj, l, c, s);
+        nrm[i] = static_cast<float>(ni - t * gd);
+        nrm[j] = static_cast<float>(nj + t * gd);
         rot_portable(jt + i * k, jt + j * k, k, c, s);
       }
     if (!any) return sweep;

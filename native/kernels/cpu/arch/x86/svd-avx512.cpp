@@ -67,20 +67,20 @@ void rot_avx512(float* x, float* y, size_t n, float c, float s) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(y + i);
-    _mm512_storeu_ps(x + i, _mm512_fmadd_ps(vc, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(vs, b))));
+    _mm512_storeu_ps(x + i, _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a)));
     _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b)));
   }
   if (i < n) {
     const __mmask16 k = tail_mask(n - i);
     const __m512 a = _mm512_maskz_loadu_ps(k, x + i), b = _mm512_maskz_loadu_ps(k, y + i);
-    _mm512_mask_storeu_ps(x + i, k, _mm512_fmadd_ps(vc, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(vs, b))));
+    _mm512_mask_storeu_ps(x + i, k, _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a)));
     _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b)));
   }
 }
 
 inline void rot_norm_step(float* x, float* y, __mmask16 k, __m512 vc, __m512 vs, __m512& ax, __m512& ay) {
   const __m512 a = _mm512_maskz_loadu_ps(k, x), b = _mm512_maskz_loadu_ps(k, y);
-  const __m512 p = _mm512_fmadd_ps(vc, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(vs, b)));
+  const __m512 p = _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a));
   const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
   _mm512_mask_storeu_ps(x, k, p);
   _mm512_mask_storeu_ps(y, k, q);
@@ -125,15 +125,11 @@ inline __m512 dot4(const float* x, const float* y, size_t l) {
   return sum4(a);
 }
 
-// One element of a rotation of 16 lanes (lanes in m only), with the squared norms of the results.
-inline void rot_step(float* x, float* y, __m512 c, __m512 s, __mmask16 m, __m512& nx, __m512& ny) {
+// One element of a rotation of 16 lanes (lanes in m only).
+inline void rot_step(float* x, float* y, __m512 c, __m512 s, __mmask16 m) {
   const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(y);
-  const __m512 p = _mm512_fmadd_ps(c, a, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(s, b)));
-  const __m512 q = _mm512_fmadd_ps(s, a, _mm512_mul_ps(c, b));
-  _mm512_mask_storeu_ps(x, m, p);
-  _mm512_mask_storeu_ps(y, m, q);
-  nx = _mm512_fmadd_ps(p, p, nx);
-  ny = _mm512_fmadd_ps(q, q, ny);
+  _mm512_mask_storeu_ps(x, m, _mm512_fnmadd_ps(s, b, _mm512_mul_ps(c, a)));
+  _mm512_mask_storeu_ps(y, m, _mm512_fmadd_ps(s, a, _mm512_mul_ps(c, b)));
 }
 
 inline __m256 half(__m512 v, int h) {
@@ -144,8 +140,10 @@ inline __m512 join(__m256 lo, __m256 hi) {
 }
 
 // Rotation parameters for 16 lanes (see jacobi_serial in svd.cpp): the lanes to rotate, c and s.
-inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, double tol, double tiny, __m512* c, __m512* s) {
-  __m512d cc[2], ss[2];
+// Also the updated squared norms ni - t g, nj + t g (rounded from f64).
+inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, double tol, double tiny, __m512* c, __m512* s, __m512* ni2,
+                            __m512* nj2) {
+  __m512d cc[2], ss[2], n1[2], n2[2];
   __mmask16 mask = 0;
   const __m512d one = _mm512_set1_pd(1.0), vtol = _mm512_set1_pd(tol), vtiny = _mm512_set1_pd(tiny);
   for (int h = 0; h < 2; ++h) {
@@ -160,10 +158,14 @@ inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, double tol, double t
     const __m512d t = _mm512_div_pd(sign, _mm512_add_pd(az, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(zeta, zeta)))));
     cc[h] = _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(t, t))));
     ss[h] = _mm512_mul_pd(cc[h], t);
+    n1[h] = _mm512_sub_pd(nid, _mm512_mul_pd(t, gd));
+    n2[h] = _mm512_add_pd(njd, _mm512_mul_pd(t, gd));
     mask |= static_cast<__mmask16>(m) << (8 * h);
   }
   *c = join(_mm512_cvtpd_ps(cc[0]), _mm512_cvtpd_ps(cc[1]));
   *s = join(_mm512_cvtpd_ps(ss[0]), _mm512_cvtpd_ps(ss[1]));
+  *ni2 = join(_mm512_cvtpd_ps(n1[0]), _mm512_cvtpd_ps(n1[1]));
+  *nj2 = join(_mm512_cvtpd_ps(n2[0]), _mm512_cvtpd_ps(n2[1]));
   return mask;
 }
 
@@ -171,35 +173,25 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double 
   std::memset(jt, 0, k * k * 16 * sizeof(float));
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
   std::vector<float> nrm(k * 16);
-  for (size_t i = 0; i < k; ++i) {
-    _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
-  }
   const __m512 zero = _mm512_setzero_ps();
   for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
+    for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
     __mmask16 any = 0;
     for (size_t i = 0; i + 1 < k; ++i)
       for (size_t j = i + 1; j < k; ++j) {
         float* wi = w + i * l * 16;
         float* wj = w + j * l * 16;
         const __m512 g = dot4(wi, wj, l);
-        __m512 c, s;
-        const __mmask16 m = rotation16(g, _mm512_loadu_ps(&nrm[i * 16]), _mm512_loadu_ps(&nrm[j * 16]), tol, tiny, &c, &s);
+        __m512 c, s, ni, nj;
+        const __mmask16 m = rotation16(g, _mm512_loadu_ps(&nrm[i * 16]), _mm512_loadu_ps(&nrm[j * 16]), tol, tiny, &c, &s, &ni, &nj);
         if (!m) continue;
         any |= m;
-        __m512 ni[4] = {zero, zero, zero, zero}, nj[4] = {zero, zero, zero, zero};
-        size_t r = 0;
-        for (; r + 4 <= l; r += 4)
-          for (int u = 0; u < 4; ++u) rot_step(wi + (r + u) * 16, wj + (r + u) * 16, c, s, m, ni[u], nj[u]);
-        for (int u = 0; r < l; ++r, ++u) rot_step(wi + r * 16, wj + r * 16, c, s, m, ni[u], nj[u]);
-        _mm512_mask_storeu_ps(&nrm[i * 16], m, sum4(ni));
-        _mm512_mask_storeu_ps(&nrm[j * 16], m, sum4(nj));
+        for (size_t r = 0; r < l; ++r) rot_step(wi + r * 16, wj + r * 16, c, s, m);
+        _mm512_mask_storeu_ps(&nrm[i * 16], m, ni);
+        _mm512_mask_storeu_ps(&nrm[j * 16], m, nj);
         float* ji = jt + i * k * 16;
         float* jj = jt + j * k * 16;
-        for (size_t r = 0; r < k; ++r) {
-          const __m512 x = _mm512_loadu_ps(ji + r * 16), y = _mm512_loadu_ps(jj + r * 16);
-          _mm512_mask_storeu_ps(ji + r * 16, m, _mm512_fmadd_ps(c, x, _mm512_sub_ps(zero, _mm512_mul_ps(s, y))));
-          _mm512_mask_storeu_ps(jj + r * 16, m, _mm512_fmadd_ps(s, x, _mm512_mul_ps(c, y)));
-        }
+        for (size_t r = 0; r < k; ++r) rot_step(ji + r * 16, jj + r * 16, c, s, m);
       }
     if (!any) return sweep;
   }
