@@ -31,8 +31,10 @@ export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenc
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
 export { matmul, matmulSync } from './linalg';
 export type { MatmulOptions } from './linalg';
+export { qr, qrSync, svd, svdSync, svdBatched, svdBatchedSync } from './svd';
+export type { QrResult, SvdResult, SvdOptions, SvdBatchedOptions } from './svd';
 export { randomizedSvd, randomizedSvdSync, lowRank, lowRankSync, extractLora, extractLoraSync, cur, curSync } from './lowrank';
-export type { SvdResult, RandomizedSvdOptions, LowRankOptions, LowRankResult, ExtractLoraOptions, ExtractLoraResult, CurOptions, CurResult } from './lowrank';
+export type { RandomizedSvdOptions, LowRankOptions, LowRankResult, ExtractLoraOptions, ExtractLoraResult, CurOptions, CurResult } from './lowrank';
 export { Mask, mask, maskSync, applyMask, applyMaskAsync, maskLayout } from './sparsity';
 export type { MaskOptions } from './sparsity';
 export { SparseTensor, compress, decompress, sparseEntries, readSparse } from './sparse-formats';

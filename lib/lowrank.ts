@@ -11,19 +11,9 @@
  */
 import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { matmul, matmulSync } from './linalg';
-import { qr, qrSync, svd, svdSync } from './svd';
+import { qr, qrSync, svd, svdSync, type SvdResult } from './svd';
 import { Tensor } from './tensor';
 import { checkInteger, checkOneOf, checkOptions, checkSignal } from './validate';
-
-/** A thin SVD: `a ≈ U · diag(S) · Vt`, singular values descending. */
-export interface SvdResult {
-  /** Left singular vectors, `[m, k]`, orthonormal columns. */
-  U: Tensor;
-  /** Singular values, `[k]`, descending and non-negative. */
-  S: Tensor;
-  /** Right singular vectors, `[k, n]`, orthonormal rows. */
-  Vt: Tensor;
-}
 
 /** Options of {@link randomizedSvd}. */
 export interface RandomizedSvdOptions {

@@ -112,6 +112,12 @@ export interface NativeAddon {
   matmulSync(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float32Array, backend?: 'ref' | 'auto'): void;
   matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float32Array,
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  qrSync(a: Float32Array, m: number, n: number, q: Float32Array, r: Float32Array, backend?: 'ref' | 'auto'): void;
+  qr(a: Float32Array, m: number, n: number, q: Float32Array, r: Float32Array, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  svdSync(a: Float32Array, batch: number, m: number, n: number, rank: number, u: Float32Array, s: Float32Array, vt: Float32Array,
+    backend?: 'ref' | 'auto'): void;
+  svd(a: Float32Array, batch: number, m: number, n: number, rank: number, u: Float32Array, s: Float32Array, vt: Float32Array,
+    owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   sparseCountRows(w: Buf, elemSize: number, rows: number, cols: number): Float64Array;
   sparseCompress(format: string, w: Buf, elemSize: number, rows: number, cols: number, rowOffsets: Float64Array | null, values: Buf,
     bitmask: Uint8Array | null, meta: Buf | null): void;

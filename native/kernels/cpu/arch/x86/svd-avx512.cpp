@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+// AVX-512 vector helpers of the QR and SVD kernels (see svd-kernels.h): 16-lane dot products and plane rotations,
+// tails through masked loads, the same lane assignment as the portable versions (lane = index mod 16) so both
+// tiers give the same partial sums. The target is switched on per function after the includes.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "../../../svd-kernels.h"
+#include "weightsmith/cpu.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace ws {
+
+namespace {
+
+inline __mmask16 tail_mask(size_t r) { return static_cast<__mmask16>((1u << r) - 1u); }
+
+inline double hsum(__m512 v) {
+  alignas(64) float l[16];
+  _mm512_store_ps(l, v);
+  double s = 0.0;
+  for (int i = 0; i < 16; ++i) s += l[i];
+  return s;
+}
+
+// Four accumulators: element i goes to vector (i / 16) mod 4, lane i mod 16; then (a0 + a1) + (a2 + a3).
+double dot_avx512(const float* x, const float* y, size_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+    a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), a2);
+    a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), a3);
+  }
+  __m512* acc[4] = {&a0, &a1, &a2, &a3};
+  for (int v = 0; i < n; i += 16, ++v) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+    *acc[v] = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i), *acc[v], k);
+  }
+  return hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+void axpy_avx512(float* y, const float* x, size_t n, float alpha) {
+  const __m512 a = _mm512_set1_ps(alpha);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(a, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  if (i < n) {
+    const __mmask16 k = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i)));
+  }
+}
+
+void rot_avx512(float* x, float* y, size_t n, float c, float s) {
+  const __m512 vc = _mm512_set1_ps(c), vs = _mm512_set1_ps(s);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(y + i);
+    _mm512_storeu_ps(x + i, _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a)));
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b)));
+  }
+  if (i < n) {
+    const __mmask16 k = tail_mask(n - i);
+    const __m512 a = _mm512_maskz_loadu_ps(k, x + i), b = _mm512_maskz_loadu_ps(k, y + i);
+    _mm512_mask_storeu_ps(x + i, k, _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a)));
+    _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b)));
+  }
+}
+
+inline void rot_norm_step(float* x, float* y, __mmask16 k, __m512 vc, __m512 vs, __m512& ax, __m512& ay) {
+  const __m512 a = _mm512_maskz_loadu_ps(k, x), b = _mm512_maskz_loadu_ps(k, y);
+  const __m512 p = _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a));
+  const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
+  _mm512_mask_storeu_ps(x, k, p);
+  _mm512_mask_storeu_ps(y, k, q);
+  ax = _mm512_mask3_fmadd_ps(p, p, ax, k);
+  ay = _mm512_mask3_fmadd_ps(q, q, ay, k);
+}
+
+// Norm accumulators as in dot_avx512.
+void rot_norms_avx512(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
+  const __m512 vc = _mm512_set1_ps(c), vs = _mm512_set1_ps(s);
+  __m512 ax[4], ay[4];
+  for (int v = 0; v < 4; ++v) ax[v] = ay[v] = _mm512_setzero_ps();
+  size_t i = 0;
+  const __mmask16 full = 0xffff;
+  for (; i + 64 <= n; i += 64) {
+    rot_norm_step(x + i, y + i, full, vc, vs, ax[0], ay[0]);
+    rot_norm_step(x + i + 16, y + i + 16, full, vc, vs, ax[1], ay[1]);
+    rot_norm_step(x + i + 32, y + i + 32, full, vc, vs, ax[2], ay[2]);
+    rot_norm_step(x + i + 48, y + i + 48, full, vc, vs, ax[3], ay[3]);
+  }
+  for (int v = 0; i < n; i += 16, ++v)
+    rot_norm_step(x + i, y + i, n - i >= 16 ? full : tail_mask(n - i), vc, vs, ax[v], ay[v]);
+  *nx = hsum(_mm512_add_ps(_mm512_add_ps(ax[0], ax[1]), _mm512_add_ps(ax[2], ax[3])));
+  *ny = hsum(_mm512_add_ps(_mm512_add_ps(ay[0], ay[1]), _mm512_add_ps(ay[2], ay[3])));
+}
+
+}  // namespace
+
+namespace {
+
+// (a0 + a1) + (a2 + a3): four FMA chains (index mod 4), as in jacobi_serial.
+inline __m512 sum4(const __m512* a) { return _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])); }
+
+// Lane-wise dot of x and y (l vectors each) in four chains, r mod 4.
+inline __m512 dot4(const float* x, const float* y, size_t l) {
+  __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  size_t r = 0;
+  for (; r + 4 <= l; r += 4)
+    for (int u = 0; u < 4; ++u)
+      a[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + (r + u) * 16), _mm512_loadu_ps(y + (r + u) * 16), a[u]);
+  for (int u = 0; r < l; ++r, ++u) a[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + r * 16), _mm512_loadu_ps(y + r * 16), a[u]);
+  return sum4(a);
+}
+
+// One element of a rotation of 16 lanes (lanes in m only).
+inline void rot_step(float* x, float* y, __m512 c, __m512 s, __mmask16 m) {
+  const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(y);
+  _mm512_mask_storeu_ps(x, m, _mm512_fnmadd_ps(s, b, _mm512_mul_ps(c, a)));
+  _mm512_mask_storeu_ps(y, m, _mm512_fmadd_ps(s, a, _mm512_mul_ps(c, b)));
+}
+
+inline __m256 half(__m512 v, int h) {
+  return h ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)) : _mm512_castps512_ps256(v);
+}
+inline __m512 join(__m256 lo, __m256 hi) {
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+
+// Rotation parameters for 16 lanes (see jacobi_serial in svd.cpp): the lanes to rotate, c and s.
+// Also the updated squared norms ni - t g, nj + t g (rounded from f64).
+inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, double tol, double tiny, __m512* c, __m512* s, __m512* ni2,
+                            __m512* nj2) {
+  __m512d cc[2], ss[2], n1[2], n2[2];
+  __mmask16 mask = 0;
+  const __m512d one = _mm512_set1_pd(1.0), vtol = _mm512_set1_pd(tol), vtiny = _mm512_set1_pd(tiny);
+  for (int h = 0; h < 2; ++h) {
+    const __m256 gh = half(g, h), nih = half(ni, h), njh = half(nj, h);
+    const __m512d gd = _mm512_cvtps_pd(gh), nid = _mm512_cvtps_pd(nih), njd = _mm512_cvtps_pd(njh);
+    const __m512d ag = _mm512_abs_pd(gd);
+    __mmask8 m = _mm512_cmp_pd_mask(nid, vtiny, _CMP_GE_OQ) & _mm512_cmp_pd_mask(njd, vtiny, _CMP_GE_OQ);
+    m &= _mm512_cmp_pd_mask(ag, _mm512_mul_pd(vtol, _mm512_sqrt_pd(_mm512_mul_pd(nid, njd))), _CMP_GT_OQ);
+    const __m512d zeta = _mm512_div_pd(_mm512_sub_pd(njd, nid), _mm512_mul_pd(_mm512_set1_pd(2.0), gd));
+    const __m512d az = _mm512_abs_pd(zeta);
+    const __m512d sign = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(zeta, _mm512_setzero_pd(), _CMP_GE_OQ), _mm512_set1_pd(-1.0), one);
+    const __m512d t = _mm512_div_pd(sign, _mm512_add_pd(az, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(zeta, zeta)))));
+    cc[h] = _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(t, t))));
+    ss[h] = _mm512_mul_pd(cc[h], t);
+    n1[h] = _mm512_sub_pd(nid, _mm512_mul_pd(t, gd));
+    n2[h] = _mm512_add_pd(njd, _mm512_mul_pd(t, gd));
+    mask |= static_cast<__mmask16>(m) << (8 * h);
+  }
+  *c = join(_mm512_cvtpd_ps(cc[0]), _mm512_cvtpd_ps(cc[1]));
+  *s = join(_mm512_cvtpd_ps(ss[0]), _mm512_cvtpd_ps(ss[1]));
+  *ni2 = join(_mm512_cvtpd_ps(n1[0]), _mm512_cvtpd_ps(n1[1]));
+  *nj2 = join(_mm512_cvtpd_ps(n2[0]), _mm512_cvtpd_ps(n2[1]));
+  return mask;
+}
+
+int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps) {
+  std::memset(jt, 0, k * k * 16 * sizeof(float));
+  for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
+  std::vector<float> nrm(k * 16);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
+    for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
+    __mmask16 any = 0;
+    for (size_t i = 0; i + 1 < k; ++i)
+      for (size_t j = i + 1; j < k; ++j) {
+        float* wi = w + i * l * 16;
+        float* wj = w + j * l * 16;
+        const __m512 g = dot4(wi, wj, l);
+        __m512 c, s, ni, nj;
+        const __mmask16 m = rotation16(g, _mm512_loadu_ps(&nrm[i * 16]), _mm512_loadu_ps(&nrm[j * 16]), tol, tiny, &c, &s, &ni, &nj);
+        if (!m) continue;
+        any |= m;
+        for (size_t r = 0; r < l; ++r) rot_step(wi + r * 16, wj + r * 16, c, s, m);
+        _mm512_mask_storeu_ps(&nrm[i * 16], m, ni);
+        _mm512_mask_storeu_ps(&nrm[j * 16], m, nj);
+        float* ji = jt + i * k * 16;
+        float* jj = jt + j * k * 16;
+        for (size_t r = 0; r < k; ++r) rot_step(ji + r * 16, jj + r * 16, c, s, m);
+      }
+    if (!any) return sweep;
+  }
+  return -1;
+}
+
+}  // namespace
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+const SvdOps* svd_ops_avx512() {
+  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, rot_norms_avx512, jacobi16_avx512};
+  return cpu_features().avx512f ? &ops : nullptr;
+}
+
+}  // namespace ws

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// Vector helpers shared by the QR and SVD kernels (qr.cpp, svd.cpp): a portable version in svd.cpp and an AVX-512
+// one in cpu/arch/x86/svd-avx512.cpp, picked by svd_ops() from simd_level(). Dots accumulate in f32 lanes (16
+// strided partial sums, then added in f64), so one tier gives the same bits for any thread count.
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+
+#include "weightsmith/status.h"
+
+namespace ws {
+
+struct SvdOps {
+  // sum of x[i] * y[i]
+  double (*dot)(const float* x, const float* y, size_t n);
+  // y += alpha * x
+  void (*axpy)(float* y, const float* x, size_t n, float alpha);
+  // x' = fma(-s, y, c x), y' = fma(s, x, c y)
+  void (*rot)(float* x, float* y, size_t n, float c, float s);
+  // rot, and the squared norms of x' and y'
+  void (*rot_norms)(float* x, float* y, size_t n, float c, float s, double* nx, double* ny);
+  // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):
+  // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
+  // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
+  // its own matrix, so results do not depend on how matrices are grouped. Returns the sweeps run, or -1 at the cap.
+  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps);
+};
+
+const SvdOps& svd_ops();
+const SvdOps* svd_ops_avx512();  // null when not built for x86-64
+
+// Shared by qr.cpp and svd.cpp: max |a|, or a negative value when a holds a NaN or an infinity (index in *bad).
+float max_abs_f32(const float* a, size_t n, size_t* bad);
+// e with max_abs * 2^-e in [0.5, 1) (0 when max_abs is 0 or subnormal-small).
+int pow2_exponent_for(float max_abs);
+// x * 2^e, exact while the result is a normal number (two factors, so |e| up to 252 works).
+inline float scale_pow2(float x, int e) {
+  const int h = e / 2;
+  return x * std::ldexp(1.0f, h) * std::ldexp(1.0f, e - h);
+}
+
+// Blocked Householder QR of the m x n row-major matrix a (overwritten). Writes r [k x n] (upper triangular, diagonal
+// >= 0) and, when q is not null, the thin q [m x k].
+Status qr_blocked(size_t m, size_t n, float* a, float* q, float* r, const std::atomic<bool>* cancel);
+}  // namespace ws

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+// Singular value decompositions (see svd.h), all by one-sided (Hestenes) Jacobi on the rows of a k x L working
+// matrix W (the columns of the matrix being orthogonalized), with the rotations accumulated in Jt (k x k, rows =
+// columns of J). A pair (i, j) with g = w_i . w_j is rotated when |g| > tol sqrt(|w_i|^2 |w_j|^2); the rotation
+// (Rutishauser's formulas, computed in f64) zeroes g, and the squared norms are recomputed in the same pass. A sweep
+// with no rotation ends the iteration; kMaxSweeps sweeps without that end in kNoConvergence.
+//
+// When W has converged: sigma_j = |w_j| (sorted descending, ties by index), the normalized rows w_j / sigma_j are
+// one factor and Jt the other. Rows whose norm is zero (or below kTiny, where f32 products would underflow) are
+// replaced by a completion of the basis (Gram-Schmidt of unit vectors in f64), so the factors stay orthonormal.
+//
+// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order, one matrix per chunk.
+// svd_f32: Householder QR of A (or of A^T when wide), then W = R (Jacobi on R^T: converges in fewer sweeps), in
+// parallel: the rows are cut into blocks of bs rows; a sweep first runs all pairs inside each block, then the
+// block pairs of a round-robin tournament, the disjoint block pairs of a round in parallel (a block pair's rows,
+// 2 bs (L + k) floats, stay in L2 while its bs^2 pairs run). The order depends only on the sizes, never on the
+// thread count. Finally U = Q J (tall) or Vt = J^T Q^T (wide) through sgemm.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+#include <cstdio>
+#include <cstdlib>
+
+#include "svd-kernels.h"
+#include "weightsmith/cpu.h"
+#include "weightsmith/gemm.h"
+#include "weightsmith/svd.h"
+#include "weightsmith/thread-pool.h"
+
+namespace ws {
+
+namespace {
+
+constexpr int kMaxSweeps = 60;
+constexpr double kTiny = 1e-30;  // squared norms below this count as zero (the matrix is scaled to max |a| < 1)
+
+// Portable vector helpers with the lanes of the AVX-512 ones: 64 partial sums (element i into i mod 64), folded as
+// (s[0:16] + s[16:32]) + (s[32:48] + s[48:64]) lane by lane, then the 16 lanes added in f64 in order.
+double fold64(const float* acc) {
+  double s = 0.0;
+  for (int l = 0; l < 16; ++l) s += (acc[l] + acc[16 + l]) + (acc[32 + l] + acc[48 + l]);
+  return s;
+}
+
+double dot_portable(const float* x, const float* y, size_t n) {
+  float acc[64] = {};
+  for (size_t i = 0; i < n; ++i) acc[i % 64] = std::fma(x[i], y[i], acc[i % 64]);
+  return fold64(acc);
+}
+
+void axpy_portable(float* y, const float* x, size_t n, float alpha) {
+  for (size_t i = 0; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
+}
+
+void rot_portable(float* x, float* y, size_t n, float c, float s) {
+  for (size_t i = 0; i < n; ++i) {
+    const float a = x[i], b = y[i];
+    x[i] = std::fma(-s, b, c * a);
+    y[i] = std::fma(s, a, c * b);
+  }
+}
+
+void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
+  float ax[64] = {}, ay[64] = {};
+  for (size_t i = 0; i < n; ++i) {
+    const float a = x[i], b = y[i];
+    const float p = std::fma(-s, b, c * a), q = std::fma(s, a, c * b);
+    x[i] = p;
+    y[i] = q;
+    ax[i % 64] = std::fma(p, p, ax[i % 64]);
+    ay[i % 64] = std::fma(q, q, ay[i % 64]);
+  }
+  *nx = fold64(ax);
+  *ny = fold64(ay);
+}
+
+constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_norms_portable, nullptr};
+
+Status oom() { return Status(Code::kOutOfMemory, "svd: cannot allocate its work buffers"); }
+Status no_convergence(size_t k, size_t l) {
+  return Status(Code::kNoConvergence, "svd: one-sided Jacobi did not converge in " + std::to_string(kMaxSweeps) +
+                                          " sweeps (" + std::to_string(k) + " x " + std::to_string(l) + ")");
+}
+
+double tolerance(size_t l) { return std::max(16.0, 4.0 * std::sqrt(static_cast<double>(l))) * 5.9604645e-8; }
+
+// One pair: rotates rows wi, wj (and ji, jj of Jt) when they are not yet orthogonal. Returns whether it rotated.
+inline bool jacobi_pair(float* wi, float* wj, double& ni, double& nj, float* ji, float* jj, size_t l, size_t k,
+                        double tol, const SvdOps& ops) {
+  if (ni < kTiny || nj < kTiny) return false;
+  const double g = ops.dot(wi, wj, l);
+  if (!(std::fabs(g) > tol * std::sqrt(ni * nj))) return false;
+  const double zeta = (nj - ni) / (2.0 * g);
+  const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
+  const double c = 1.0 / std::sqrt(1.0 + t * t), s = c * t;
+  ops.rot_norms(wi, wj, l, static_cast<float>(c), static_cast<float>(s), &ni, &nj);
+  ops.rot(ji, jj, k, static_cast<float>(c), static_cast<float>(s));
+  return true;
+}
+
+// The converged W (k x L) and Jt (k x k): sigma sorted descending, the normalized (and completed) rows of W and the
+// rows of Jt in that order, into lw (k x L), jp (k x k) and s (k), sigma scaled back by 2^e.
+void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* lw, float* jp, float* s) {
+  std::vector<double> nrm(k);
+  for (size_t j = 0; j < k; ++j) {
+    double acc = 0.0;
+    for (size_t i = 0; i < l; ++i) acc += static_cast<double>(w[j * l + i]) * w[j * l + i];
+    nrm[j] = acc;
+  }
+  std::vector<size_t> perm(k);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
+  std::vector<size_t> zero;
+  for (size_t r = 0; r < k; ++r) {
+    const size_t j = perm[r];
+    const double sg = std::sqrt(nrm[j]);
+    s[r] = scale_pow2(static_cast<float>(sg), e);
+    std::memcpy(jp + r * k, jt + j * k, k * sizeof(float));
+    if (nrm[j] < kTiny) {
+      zero.push_back(r);
+      continue;
+    }
+    const double inv = 1.0 / sg;
+    for (size_t i = 0; i < l; ++i) lw[r * l + i] = static_cast<float>(w[j * l + i] * inv);
+  }
+  if (zero.empty()) return;
+  // Complete the basis: unit vectors e_p, orthogonalized twice against the rows set so far, in f64.
+  std::vector<size_t> done;
+  for (size_t r = 0; r < k; ++r)
+    if (nrm[perm[r]] >= kTiny) done.push_back(r);
+  std::vector<double> x(l), best(l);
+  size_t p = 0;
+  for (size_t r : zero) {
+    double best_norm = -1.0;
+    for (size_t tries = 0; tries < l; ++tries, p = (p + 1) % l) {
+      std::fill(x.begin(), x.end(), 0.0);
+      x[p] = 1.0;
+      for (int pass = 0; pass < 2; ++pass)
+        for (size_t d : done) {
+          const float* row = lw + d * l;
+          double g = 0.0;
+          for (size_t i = 0; i < l; ++i) g += row[i] * x[i];
+          for (size_t i = 0; i < l; ++i) x[i] -= g * row[i];
+        }
+      double nx = 0.0;
+      for (double v : x) nx += v * v;
+      if (nx > best_norm) {
+        best_norm = nx;
+        best = x;
+      }
+      if (nx > 0.25) break;
+    }
+    p = (p + 1) % l;
+    const double inv = 1.0 / std::sqrt(best_norm);
+    for (size_t i = 0; i < l; ++i) lw[r * l + i] = static_cast<float>(best[i] * inv);
+    done.push_back(r);
+  }
+}
+
+inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+
+// Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
+// FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (recomputed at the start of each
+// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the rotation in f64.
+// Returns the number of sweeps or -1.
+int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
+  std::memset(jt, 0, k * k * sizeof(float));
+  for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
+  std::vector<float> nrm(k);
+  for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
+    for (size_t i = 0; i < k; ++i) {
+      float acc[4] = {};
+      for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
+      nrm[i] = sum4(acc);
+    }
+    bool any = false;
+    for (size_t i = 0; i + 1 < k; ++i)
+      for (size_t j = i + 1; j < k; ++j) {
+        float* wi = w + i * l;
+        float* wj = w + j * l;
+        float g4[4] = {};
+        for (size_t r = 0; r < l; ++r) g4[r & 3] = std::fma(wi[r], wj[r], g4[r & 3]);
+        const double gd = sum4(g4), ni = nrm[i], nj = nrm[j];
+        if (!(ni >= kTiny && nj >= kTiny && std::fabs(gd) > tol * std::sqrt(ni * nj))) continue;
+        const double zeta = (nj - ni) / (2.0 * gd);
+        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
+        const double cd = 1.0 / std::sqrt(1.0 + t * t);
+        const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
+        any = true;
+        rot_portable(wi, wj, l, c, s);
+        nrm[i] = static_cast<float>(ni - t * gd);
+        nrm[j] = static_cast<float>(nj + t * gd);
+        rot_portable(jt + i * k, jt + j * k, k, c, s);
+      }
+    if (!any) return sweep;
+  }
+  return -1;
+}
+
+// Parallel blocked one-sided Jacobi on W (k x L) with Jt = I (see the header comment).
+Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops, const std::atomic<bool>* cancel) {
+  std::memset(jt, 0, k * k * sizeof(float));
+  for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
+  std::vector<double> nrm(k);
+  for (size_t i = 0; i < k; ++i) nrm[i] = ops.dot(w + i * l, w + i * l, l);
+  const double tol = tolerance(l);
+  const size_t bs = std::clamp<size_t>(65536 / (l + k), 8, 64);
+  const size_t nb = chunk_count(k, bs);
+  const size_t players = nb + (nb & 1);
+  std::vector<size_t> counts(std::max<size_t>(nb, 1));
+  auto block = [&](size_t b, size_t& lo, size_t& hi) {
+    lo = b * bs;
+    hi = std::min(k, lo + bs);
+  };
+  std::vector<size_t> perm(k);
+  std::vector<float> tmp;
+  std::vector<double> tnrm(k);
+  for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
+    if (getenv("WS_SORT")) {
+      // Rows sorted by norm, descending (ties by index), before each sweep.
+      std::iota(perm.begin(), perm.end(), 0);
+      std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
+      tmp.assign(w, w + k * l);
+      for (size_t i = 0; i < k; ++i) std::memcpy(w + i * l, tmp.data() + perm[i] * l, l * sizeof(float));
+      tmp.assign(jt, jt + k * k);
+      for (size_t i = 0; i < k; ++i) std::memcpy(jt + i * k, tmp.data() + perm[i] * k, k * sizeof(float));
+      for (size_t i = 0; i < k; ++i) tnrm[i] = nrm[perm[i]];
+      nrm = tnrm;
+    }
+    std::fill(counts.begin(), counts.end(), 0);
+    WS_RETURN_IF_ERROR(parallel_for(
+        nb,
+        [&](size_t b) {
+          size_t lo, hi;
+          block(b, lo, hi);
+          for (size_t i = lo; i + 1 < hi; ++i)
+            for (size_t j = i + 1; j < hi; ++j)
+              counts[b] += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+          return Status::ok();
+        },
+        cancel));
+    for (size_t round = 0; round + 1 < players; ++round) {
+      WS_RETURN_IF_ERROR(parallel_for(
+          players / 2,
+          [&](size_t slot) {
+            size_t p, q;
+            if (slot == 0) {
+              p = round;
+              q = players - 1;
+            } else {
+              p = (round + slot) % (players - 1);
+              q = (round + players - 1 - slot) % (players - 1);
+            }
+            if (p >= nb || q >= nb) return Status::ok();
+            if (p > q) std::swap(p, q);
+            size_t plo, phi, qlo, qhi;
+            block(p, plo, phi);
+            block(q, qlo, qhi);
+            size_t rot = 0;
+            // 2 x 2 sub-blocks: four pairs on four rows (of W and Jt) that stay in L1.
+            for (size_t i0 = plo; i0 < phi; i0 += 2)
+              for (size_t j0 = qlo; j0 < qhi; j0 += 2)
+                for (size_t i = i0; i < std::min(i0 + 2, phi); ++i)
+                  for (size_t j = j0; j < std::min(j0 + 2, qhi); ++j)
+                    rot += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+            counts[p] += rot;
+            return Status::ok();
+          },
+          cancel));
+    }
+    size_t total = 0;
+    for (size_t c : counts) total += c;
+    if (getenv("WS_DBG")) fprintf(stderr, "sweep %d rotations %zu\n", sweep, total);
+    if (total == 0) return Status::ok();
+  }
+  return no_convergence(k, l);
+}
+
+Status check_input(const char* what, const float* a, size_t count, int* e) {
+  size_t bad = 0;
+  const float mx = max_abs_f32(a, count, &bad);
+  if (mx < 0.0f) return Status(Code::kNonFinite, std::string(what) + ": non-finite value at index " + std::to_string(bad));
+  *e = pow2_exponent_for(mx);
+  return Status::ok();
+}
+
+// Packs 2^-e A (m x n) as the rows to orthogonalize: its columns (tall) or its rows (wide), element (i, r) at
+// dst[(i * l + r) * stride].
+void pack_direct(size_t m, size_t n, const float* a, int e, float* dst, size_t stride) {
+  const bool tall = m >= n;
+  const size_t l = tall ? m : n;
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) dst[(tall ? j * l + i : i * l + j) * stride] = scale_pow2(a[i * n + j], -e);
+}
+
+// From the converged W (k x L) and Jt to u, s, vt of the m x n matrix; lw (k x L) and jp (k x k) are scratch.
+void output_direct(size_t m, size_t n, int e, const float* w, const float* jt, float* lw, float* jp, float* u, float* s,
+                   float* vt) {
+  const bool tall = m >= n;
+  const size_t k = tall ? n : m, l = tall ? m : n;
+  finish(k, l, w, jt, e, lw, jp, s);
+  if (tall) {
+    for (size_t i = 0; i < m; ++i)
+      for (size_t j = 0; j < k; ++j) u[i * k + j] = lw[j * m + i];
+    std::memcpy(vt, jp, k * k * sizeof(float));
+  } else {
+    for (size_t i = 0; i < m; ++i)
+      for (size_t j = 0; j < k; ++j) u[i * k + j] = jp[j * k + i];
+    std::memcpy(vt, lw, k * n * sizeof(float));
+  }
+}
+
+}  // namespace
+
+const SvdOps& svd_ops() {
+#if defined(__x86_64__)
+  if (simd_level() >= SimdLevel::kAvx512)
+    if (const SvdOps* o = svd_ops_avx512()) return *o;
+#endif
+  return kPortable;
+}
+
+#if !defined(__x86_64__)
+const SvdOps* svd_ops_avx512() { return nullptr; }
+#endif
+
+Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* u, float* s, float* vt,
+                       const std::atomic<bool>* cancel) {
+  const size_t k = std::min(m, n), l = std::max(m, n);
+  if (batch == 0 || k == 0) return Status::ok();
+  size_t bad = 0;
+  if (max_abs_f32(a, batch * m * n, &bad) < 0.0f)
+    return Status(Code::kNonFinite, "svdBatched: non-finite value at index " + std::to_string(bad));
+  const SvdOps& ops = svd_ops();
+  const double tol = tolerance(l);
+  // Groups of 16 matrices (one per lane) with jacobi16, else one matrix per chunk; either way each matrix gets the
+  // same arithmetic.
+  const size_t lanes = ops.jacobi16 ? 16 : 1;
+  return parallel_for(
+      chunk_count(batch, lanes),
+      [&](size_t grp) {
+        std::vector<float> wl, jl, w, jt, jp, lw;
+        try {
+          w.resize(k * l);
+          jt.resize(k * k);
+          jp.resize(k * k);
+          lw.resize(k * l);
+          if (lanes > 1) {
+            wl.assign(k * l * lanes, 0.0f);
+            jl.resize(k * k * lanes);
+          }
+        } catch (const std::bad_alloc&) {
+          return oom();
+        }
+        const size_t b0 = grp * lanes, nb = std::min(lanes, batch - b0);
+        int e[16] = {};
+        for (size_t t = 0; t < nb; ++t) {
+          const float* ab = a + (b0 + t) * m * n;
+          WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
+          if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
+        }
+        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, kMaxSweeps) : 0;
+        if (getenv("WS_DBG") && grp == 0) fprintf(stderr, "sweeps %d\n", sw);
+        if (sw < 0) return no_convergence(k, l);
+        for (size_t t = 0; t < nb; ++t) {
+          const size_t b = b0 + t;
+          if (lanes > 1) {
+            for (size_t i = 0; i < k * l; ++i) w[i] = wl[i * lanes + t];
+            for (size_t i = 0; i < k * k; ++i) jt[i] = jl[i * lanes + t];
+          } else {
+            pack_direct(m, n, a + b * m * n, e[t], w.data(), 1);
+            if (jacobi_serial(k, l, w.data(), jt.data(), tol) < 0) return no_convergence(k, l);
+          }
+          output_direct(m, n, e[t], w.data(), jt.data(), lw.data(), jp.data(), u + b * m * k, s + b * k, vt + b * k * n);
+        }
+        return Status::ok();
+      },
+      cancel);
+}
+
+Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
+               const std::atomic<bool>* cancel) {
+  const size_t k = std::min(m, n);
+  if (k == 0) return Status::ok();
+  if (rank < 1 || rank > k) return Status(Code::kOutOfRange, "svd: rank must be in [1, min(m, n)]");
+  int e = 0;
+  WS_RETURN_IF_ERROR(check_input("svd", a, m * n, &e));
+  const SvdOps& ops = svd_ops();
+  const bool tall = m >= n;
+  const size_t l = tall ? m : n;  // the long side: QR of an l x k matrix
+  std::vector<float> x, q, r, jt, jp, lw, sv;
+  try {
+    x.resize(l * k);
+    q.resize(l * k);
+    r.resize(k * k);
+    jt.resize(k * k);
+    jp.resize(k * k);
+    lw.resize(k * k);
+    sv.resize(k);
+  } catch (const std::bad_alloc&) {
+    return oom();
+  }
+  // x = 2^-e A (tall) or 2^-e A^T (wide), l x k.
+  if (tall) {
+    for (size_t i = 0; i < m * n; ++i) x[i] = scale_pow2(a[i], -e);
+  } else {
+    for (size_t i = 0; i < m; ++i)
+      for (size_t j = 0; j < n; ++j) x[j * m + i] = scale_pow2(a[i * n + j], -e);
+  }
+  WS_RETURN_IF_ERROR(qr_blocked(l, k, x.data(), q.data(), r.data(), cancel));
+  WS_RETURN_IF_ERROR(jacobi_blocked(k, k, r.data(), jt.data(), ops, cancel));
+  finish(k, k, r.data(), jt.data(), e, lw.data(), jp.data(), sv.data());
+  std::memcpy(s, sv.data(), rank * sizeof(float));
+  // x = Q J[:, :rank] (l x rank): the long-side factor; lw rows: the short-side factor.
+  WS_RETURN_IF_ERROR(sgemm(false, true, l, rank, k, q.data(), jp.data(), x.data(), cancel));
+  if (tall) {
+    std::memcpy(u, x.data(), m * rank * sizeof(float));
+    std::memcpy(vt, lw.data(), rank * n * sizeof(float));
+  } else {
+    for (size_t i = 0; i < m; ++i)
+      for (size_t j = 0; j < rank; ++j) u[i * rank + j] = lw[j * k + i];
+    for (size_t j = 0; j < rank; ++j)
+      for (size_t i = 0; i < n; ++i) vt[j * n + i] = x[i * rank + j];
+  }
+  return Status::ok();
+}
+
+Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
+  const size_t k = std::min(m, n), l = std::max(m, n);
+  if (k == 0) return Status::ok();
+  int e = 0;
+  WS_RETURN_IF_ERROR(check_input("svd", a, m * n, &e));
+  const bool tall = m >= n;
+  std::vector<float> w(k * l), jt(k * k, 0.0f), jp(k * k), lw(k * l);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) (tall ? w[j * m + i] : w[i * n + j]) = scale_pow2(a[i * n + j], -e);
+  for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
+  const double tol = tolerance(l);
+  auto dot = [&](const float* x, const float* y, size_t len) {
+    double acc = 0.0;
+    for (size_t i = 0; i < len; ++i) acc += static_cast<double>(x[i]) * y[i];
+    return acc;
+  };
+  int sweep = 1;
+  for (;; ++sweep) {
+    if (sweep > kMaxSweeps) return no_convergence(k, l);
+    size_t rotations = 0;
+    for (size_t i = 0; i + 1 < k; ++i)
+      for (size_t j = i + 1; j < k; ++j) {
+        float *wi = &w[i * l], *wj = &w[j * l];
+        const double ni = dot(wi, wi, l), nj = dot(wj, wj, l);
+        if (ni < kTiny || nj < kTiny) continue;
+        const double g = dot(wi, wj, l);
+        if (!(std::fabs(g) > tol * std::sqrt(ni * nj))) continue;
+        const double zeta = (nj - ni) / (2.0 * g);
+        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
+        const double c = 1.0 / std::sqrt(1.0 + t * t), sn = c * t;
+        auto rotate = [&](float* x, float* y, size_t len) {
+          for (size_t q = 0; q < len; ++q) {
+            const double p0 = x[q], p1 = y[q];
+            x[q] = static_cast<float>(c * p0 - sn * p1);
+            y[q] = static_cast<float>(sn * p0 + c * p1);
+          }
+        };
+        rotate(wi, wj, l);
+        rotate(&jt[i * k], &jt[j * k], k);
+        ++rotations;
+      }
+    if (rotations == 0) break;
+  }
+  finish(k, l, w.data(), jt.data(), e, lw.data(), jp.data(), s);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < k; ++j) u[i * k + j] = tall ? lw[j * m + i] : jp[j * k + i];
+  std::memcpy(vt, tall ? jp.data() : lw.data(), k * n * sizeof(float));
+  return Status::ok();
+}
+
+}  // namespace ws
