@@ -270,6 +270,7 @@ function rowLines(row) {
   if (row.ref) notes.push(`ref (scalar, 1 thread, ${row.ref.size}): ${row.ref.gbps.toFixed(2)} GB/s`);
   if (row.peer && row.peer.variants) {
     const parts = Object.entries(row.peer.variants).map(([k, v]) => {
+      if (row.gbps === null) return `${k} ${fmtTime(median(v))} ${k === row.peer.method ? '(the ratio)' : `(${fmtRatio(median(v) / row.seconds)})`}`;
       const g = row.peer.bytes / median(v) / 1e9;
       return `${k} ${g.toFixed(2)} ${row.unit} ${k === row.peer.method ? '(the ratio)' : `(${fmtRatio(row.gbps / g)})`}`;
     });

@@ -212,7 +212,7 @@ export async function lowrankCommand(args: string[], io: Io): Promise<number> {
           const w = f.getTensor(name);
           const r = await lowRank(w, options);
           const [m, n] = info.shape;
-          const size = dtypeInfo(info.dtype)!.size;
+          const size = dtypeInfo(info.dtype)!.bits / 8;
           const factorBytes = r.rank * (m + n) * size;
           row.rank = r.rank;
           row.relError = r.relError;
@@ -350,7 +350,7 @@ export async function extractLoraCommand(args: string[], io: Io): Promise<number
         } else {
           spill.put(`${name}:A`, r.loraA);
           spill.put(`${name}:B`, r.loraB);
-          const size = dtypeInfo(tuned.info(name).dtype)!.size;
+          const size = dtypeInfo(tuned.info(name).dtype)!.bits / 8;
           rows.push({ module: moduleOf(name), tensor: name, shape: [...tuned.info(name).shape], embedding, rank: r.rank, relError: r.relError,
             bytes: (r.loraA.numel + r.loraB.numel) * size });
         }
