@@ -21,6 +21,7 @@
         "native/kernels/ggml.cpp",
         "native/kernels/int-quant.cpp",
         "native/kernels/gemm.cpp",
+        "native/kernels/random.cpp",
         "native/kernels/qr.cpp",
         "native/kernels/svd.cpp",
         "native/kernels/sparse-formats.cpp",
@@ -59,6 +60,7 @@
         "native/binding/convert.cpp",
         "native/binding/quant.cpp",
         "native/binding/linalg.cpp",
+        "native/binding/random.cpp",
         "native/binding/svd.cpp",
         "native/binding/sparsity.cpp",
         "native/binding/addon.cpp"

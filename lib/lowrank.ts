@@ -11,6 +11,7 @@
  */
 import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { matmul, matmulSync } from './linalg';
+import { native } from './native';
 import { qr, qrSync, svd, svdSync, type SvdResult } from './svd';
 import { Tensor } from './tensor';
 import { checkInteger, checkOneOf, checkOptions, checkSignal } from './validate';
@@ -21,7 +22,7 @@ export interface RandomizedSvdOptions {
   oversample?: number;
   /** Power (subspace) iterations, each re-orthonormalized by QR (default 2). */
   powerIters?: number;
-  /** Seed of the Gaussian test matrix, an integer in [0, 2^32) (default 0). */
+  /** Seed of the Gaussian test matrix ({@link gaussianMatrix}), an integer in [0, 2^53) (default 0). */
   seed?: number;
   /** Cancels the operation. */
   signal?: AbortSignal;
@@ -242,41 +243,16 @@ function rankForEnergy(s: Float32Array, energy: number): number {
 // Randomized SVD.
 
 /**
- * The Gaussian test matrix: SplitMix32 seeds a xoshiro128** stream; pairs of uniforms u1 in (0, 1], u2 in [0, 1)
- * (53-bit, two outputs each) give two standard normals by Box–Muller (`sqrt(-2 ln u1)·cos(2π u2)`, then `·sin`),
- * filled row-major into [rows, cols] and rounded to f32.
+ * The Gaussian test matrix [rows, cols] for a seed (an integer in [0, 2^53)), filled row-major on the native pool.
+ * Output j of the SplitMix64 stream seeded with `seed` is `mix(seed + (j + 1)·0x9E3779B97F4A7C15)`; element pair
+ * p takes outputs 2p and 2p + 1 as `u1 = 1 - (o >> 11)·2^-53` and `u2 = (o >> 11)·2^-53` and gives
+ * `sqrt(-2 ln u1)·cos(2π u2)` and `sqrt(-2 ln u1)·sin(2π u2)` (Box–Muller), rounded to f32. Counter-based, so the
+ * values do not depend on the thread count.
  */
 export function gaussianMatrix(rows: number, cols: number, seed: number): Tensor {
-  let z = seed >>> 0;
-  const splitmix = () => {
-    z = (z + 0x9e3779b9) >>> 0;
-    let t = z;
-    t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
-    t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
-    return (t ^ (t >>> 16)) >>> 0;
-  };
-  let s0 = splitmix(), s1 = splitmix(), s2 = splitmix(), s3 = splitmix();
-  const next = () => {
-    const result = Math.imul(((Math.imul(s1, 5) << 7) | (Math.imul(s1, 5) >>> 25)) >>> 0, 9) >>> 0;
-    const t = (s1 << 9) >>> 0;
-    s2 = (s2 ^ s0) >>> 0;
-    s3 = (s3 ^ s1) >>> 0;
-    s1 = (s1 ^ s2) >>> 0;
-    s0 = (s0 ^ s3) >>> 0;
-    s2 = (s2 ^ t) >>> 0;
-    s3 = ((s3 << 11) | (s3 >>> 21)) >>> 0;
-    return result;
-  };
-  const uniform = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;  // [0, 1), 53 bits
-  const n = rows * cols;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u1 = 1 - uniform();
-    const u2 = uniform();
-    const radius = Math.sqrt(-2 * Math.log(u1));
-    out[i] = radius * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < n) out[i + 1] = radius * Math.sin(2 * Math.PI * u2);
-  }
+  checkInteger(seed, 'seed', 0);
+  const out = new Float32Array(checkInteger(rows, 'rows') * checkInteger(cols, 'cols'));
+  native.gaussianFillSync(seed, out);
   return new Tensor('f32', [rows, cols], out);
 }
 
@@ -292,7 +268,7 @@ function planRandomized(a: unknown, rank: unknown, options: unknown, withSignal:
     rank: checkInteger(rank, 'rank', 1, k),
     oversample: o.oversample === undefined ? 10 : checkInteger(o.oversample, 'options.oversample'),
     powerIters: o.powerIters === undefined ? 2 : checkInteger(o.powerIters, 'options.powerIters', 0, 1000),
-    seed: o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed', 0, 2 ** 32 - 1),
+    seed: o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed'),
     signal: withSignal ? checkSignal(o.signal) : undefined,
   };
 }
@@ -369,7 +345,7 @@ function planLowRank(what: string, a: Tensor, options: unknown, extra: string[],
     sketch: {
       oversample: o.oversample === undefined ? 10 : checkInteger(o.oversample, 'options.oversample'),
       powerIters: o.powerIters === undefined ? 2 : checkInteger(o.powerIters, 'options.powerIters', 0, 1000),
-      seed: o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed', 0, 2 ** 32 - 1),
+      seed: o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed'),
     },
     signal: withSignal ? checkSignal(o.signal) : undefined,
   };

@@ -110,6 +110,7 @@ export interface NativeAddon {
   sparsityApplySync(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf): void;
   sparsityApply(w: Buf, elemSize: number, rows: number, cols: number, bits: Uint8Array, out: Buf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   matmulSync(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float32Array, backend?: 'ref' | 'auto'): void;
+  gaussianFillSync(seed: number, out: Float32Array): void;
   matmul(a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float32Array,
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   qrSync(a: Float32Array, m: number, n: number, q: Float32Array, r: Float32Array, backend?: 'ref' | 'auto'): void;

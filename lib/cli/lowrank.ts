@@ -87,7 +87,7 @@ function rankOptions(values: { [k: string]: string | boolean | undefined }): Omi
     o.method = 'randomized';
     const os = integerFlag(str('oversample'), '--oversample', 0);
     const pi = integerFlag(str('power-iters'), '--power-iters', 0, 1000);
-    const sd = integerFlag(str('seed'), '--seed', 0, 2 ** 32 - 1);
+    const sd = integerFlag(str('seed'), '--seed', 0);
     if (os !== undefined) o.oversample = os;
     if (pi !== undefined) o.powerIters = pi;
     if (sd !== undefined) o.seed = sd;

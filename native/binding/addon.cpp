@@ -50,6 +50,7 @@ Napi::Value Svd(const Napi::CallbackInfo& info);
 Napi::Value SparseCompress(const Napi::CallbackInfo& info);
 Napi::Value SparseDecompress(const Napi::CallbackInfo& info);
 Napi::Value CalibAddSync(const Napi::CallbackInfo& info);
+Napi::Value GaussianFillSync(const Napi::CallbackInfo& info);
 Napi::Value CalibAdd(const Napi::CallbackInfo& info);
 Napi::Value CalibGramSync(const Napi::CallbackInfo& info);
 
@@ -170,6 +171,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparseDecompress", Napi::Function::New<SparseDecompress>(env, "sparseDecompress"));
   exports.Set("maskRowCounts", Napi::Function::New<MaskRowCounts>(env, "maskRowCounts"));
   exports.Set("calibAddSync", Napi::Function::New<CalibAddSync>(env, "calibAddSync"));
+  exports.Set("gaussianFillSync", Napi::Function::New<GaussianFillSync>(env, "gaussianFillSync"));
   exports.Set("calibAdd", Napi::Function::New<CalibAdd>(env, "calibAdd"));
   exports.Set("calibGramSync", Napi::Function::New<CalibGramSync>(env, "calibGramSync"));
   exports.Set("bnb4DoubleQuantize", Napi::Function::New<Bnb4DoubleQuantize>(env, "bnb4DoubleQuantize"));

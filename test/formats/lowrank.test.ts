@@ -83,7 +83,11 @@ describe('gaussianMatrix (the test matrix of randomizedSvd)', () => {
     }
   });
 
-  it('has mean ~0 and variance ~1 over 200k draws, and different seeds give different streams', () => {
+  it('has mean ~0 and variance ~1 over 200k draws, different seeds give different streams, any thread count the same', () => {
+    setThreads(1);
+    const one = gaussianMatrix(300, 301, 5);
+    setThreads(2);
+    expect(bytes(gaussianMatrix(300, 301, 5)).equals(bytes(one))).toBe(true);
     const g = gaussianMatrix(400, 500, 3).data as Float32Array;
     let s = 0, s2 = 0;
     for (const v of g) {
@@ -161,6 +165,7 @@ describe('randomizedSvd', () => {
     const a = tensor(rand(20, 1), [4, 5]);
     expect(() => randomizedSvdSync(a, 0)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => randomizedSvdSync(a, 5)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => randomizedSvdSync(a, 2, { seed: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => randomizedSvdSync(a, 2, { seed: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => randomizedSvdSync(a, 2, { sed: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
     expect(() => randomizedSvdSync(tensor(rand(8, 1), [2, 2, 2]), 1)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
