@@ -104,7 +104,8 @@ describe('weightsmith lowrank', () => {
 });
 
 describe('weightsmith extract-lora', () => {
-  // The tuned model: rank-2 changes of every q_proj and rank-3 changes of every v_proj, plus a changed norm.
+  // The tuned model: rank-2 changes of every q_proj and rank-3 changes of every v_proj, a rank-1 change of the
+  // embeddings, and a changed norm.
   const tunedDir = path.join(dir, 'tuned');
   const deltas = new Map<string, Float32Array>();
   function makeTuned() {
@@ -123,6 +124,11 @@ describe('weightsmith extract-lora', () => {
           deltas.set(name, Float32Array.from(data, (v, k) => v - (t.data as Float32Array)[k]));
         }
         if (name === 'model.norm.weight') data[0] += 0.5;
+        if (name === 'model.embed_tokens.weight') {  // a rank-1 change of the embeddings [vocab, dim]
+          const [v, dm] = t.shape;
+          for (let a = 0; a < v; a++) for (let b = 0; b < dm; b++) data[a * dm + b] += 0.01 * Math.sin(a) * Math.cos(b);
+          deltas.set(name, Float32Array.from(data, (x, k) => x - (t.data as Float32Array)[k]));
+        }
         tensors[name] = tensor(data, t.shape);
       }
     } finally {
@@ -141,7 +147,7 @@ describe('weightsmith extract-lora', () => {
     const report = JSON.parse(r.out);
     expect(report.modules).toHaveLength(10);
     expect(report.unchanged).toHaveLength(25);
-    expect(report.notCarried).toEqual(['model.norm.weight']);
+    expect(report.notCarried).toEqual(['model.embed_tokens.weight', 'model.norm.weight']);  // no --embed-lora
     const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
     expect(config.peft_type).toBe('LORA');
     expect(config.r).toBe(3);
@@ -154,6 +160,7 @@ describe('weightsmith extract-lora', () => {
     try {
       expect(f.names()).toHaveLength(20);
       for (const [name, delta] of deltas) {
+        if (name.includes('embed')) continue;  // not without --embed-lora (next test)
         const mod = name.replace(/\.weight$/, '');
         const A = f.getTensor(`base_model.model.${mod}.lora_A.weight`), B = f.getTensor(`base_model.model.${mod}.lora_B.weight`);
         const rank = /q_proj/.test(name) ? 2 : 3;
@@ -172,12 +179,37 @@ describe('weightsmith extract-lora', () => {
     }
   });
 
+  it('--embed-lora adds lora_embedding_A [r, vocab] / lora_embedding_B [dim, r] of the transposed difference; --randomized works too', async () => {
+    makeTuned();
+    const out = path.join(dir, 'adapter-embed');
+    const r = await run('extract-lora', '--base', example, '--tuned', tunedDir, out, '--rank', '4', '--sv-epsilon', '1e-4', '--embed-lora', '--randomized', '--json');
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.modules).toHaveLength(11);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+    expect(config.target_modules).toEqual(['embed_tokens', 'q_proj', 'v_proj']);
+    const f = openSync(path.join(out, 'adapter_model.safetensors'));
+    try {
+      const A = f.getTensor('base_model.model.model.embed_tokens.lora_embedding_A');
+      const B = f.getTensor('base_model.model.model.embed_tokens.lora_embedding_B');
+      expect(A.shape).toEqual([1, 512]);
+      expect(B.shape).toEqual([64, 1]);
+      const ba = mul(B.data as Float32Array, A.data as Float32Array, 64, 1, 512);  // [dim, vocab]
+      const delta = deltas.get('model.embed_tokens.weight')!;
+      const transposed = new Float64Array(512 * 64);
+      for (let a = 0; a < 512; a++) for (let b = 0; b < 64; b++) transposed[a * 64 + b] = ba[b * 512 + a];
+      expect(rel(delta, transposed)).toBeLessThan(1e-4);
+    } finally {
+      f.close();
+    }
+  });
+
   it('a smaller --rank truncates to the stated error; the text report lists modules and what is not carried', async () => {
     makeTuned();
     const r = await run('extract-lora', '--base', example, '--tuned', tunedDir, path.join(dir, 'adapter1'), '--rank', '1');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/10 modules extracted \(r = lora_alpha = 1\)/);
-    expect(r.out).toMatch(/not carried by the adapter \(they differ too\): model\.norm\.weight/);
+    expect(r.out).toMatch(/not carried by the adapter \(they differ too\): model\.embed_tokens\.weight, model\.norm\.weight/);
     const config = JSON.parse(fs.readFileSync(path.join(dir, 'adapter1', 'adapter_config.json'), 'utf8'));
     expect(config.rank_pattern).toEqual({});
   });
