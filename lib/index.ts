@@ -31,6 +31,8 @@ export { WeightWriter, SafetensorsWriter, createWriter, save, saveSync, referenc
 export type { WriterOptions, SaveOptions, PlanEntry } from './writer';
 export { matmul, matmulSync } from './linalg';
 export type { MatmulOptions } from './linalg';
+export { syrk, syrkSync, cholesky, choleskySync, choleskyInverse, choleskyInverseSync, triangularSolve, triangularSolveSync } from './factor';
+export type { SyrkOptions, CholeskyOptions, TriangularSolveOptions } from './factor';
 export { Mask, mask, maskSync, applyMask, applyMaskAsync, maskLayout } from './sparsity';
 export type { MaskOptions } from './sparsity';
 export { SparseTensor, compress, decompress, sparseEntries, readSparse } from './sparse-formats';

@@ -44,6 +44,7 @@ constexpr const char* kCodeNames[] = {
     "ERR_SHAPE",
     "ERR_DTYPE",
     "ERR_NON_FINITE",
+    "ERR_NO_CONVERGENCE",
     "ERR_OUT_OF_MEMORY",
     "ERR_NO_DEVICE",
     "ERR_CUDA",

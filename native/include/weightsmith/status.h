@@ -53,6 +53,7 @@ enum class Code : int {
   kShape,
   kDtype,
   kNonFinite,
+  kNoConvergence,
   kOutOfMemory,
   kNoDevice,
   kCuda,
