@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The packed GEMM driver of the factorizations (factor-kernels.h) and dgemm (factor.h). A packed in blocks of 8 rows
 // ([k][8], negated when the update subtracts: exact), B in panels of nr columns ([k][nr]), both once; then k-panels
-// of 192 and column panels, and in each a parallel loop over pairs of row blocks running the 8 x nr micro-kernel
-// (AVX-512, AVX2 or portable; all compute the same fma chains). Edge tiles go through a small buffer. Chunks
-// depend only on the shape, so results do not depend on the thread count.
+// (192 for f32, 128 for f64) and column panels, and in each a parallel loop over pairs of row blocks running the
+// 8 x nr micro-kernel (AVX-512, AVX2 or portable; all compute the same fma chains), each B panel serving both row
+// blocks of a chunk. Edge tiles go through a small buffer. Chunks depend only on the shape, so results do not
+// depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -25,13 +26,12 @@ template <typename T>
 struct Tile;
 template <>
 struct Tile<float> {
-  static constexpr size_t kNr = 48, kNc = 1536;
+  static constexpr size_t kNr = 48, kNc = 1536, kKc = 192;
 };
 template <>
 struct Tile<double> {
-  static constexpr size_t kNr = 24, kNc = 768;
+  static constexpr size_t kNr = 24, kNc = 768, kKc = 128;
 };
-constexpr size_t kKc = 192;
 
 template <typename T>
 void micro_portable(const T* a, const T* b, size_t k, T* c, size_t ldc, bool first) {
@@ -67,7 +67,7 @@ FactorMicroFn<double> best_micro(double*) {
 template <typename T>
 Status gemm_update(bool ta, bool tb, size_t m, size_t n, size_t k, const T* a, size_t lda, const T* b, size_t ldb,
                    T* c, size_t ldc, bool negate, bool accumulate, bool lower, const std::atomic<bool>* cancel) {
-  constexpr size_t kR = kFactorMr, kC = Tile<T>::kNr, kNc = Tile<T>::kNc;
+  constexpr size_t kR = kFactorMr, kC = Tile<T>::kNr, kNc = Tile<T>::kNc, kKc = Tile<T>::kKc;
   if (m == 0 || n == 0) return Status::ok();
   if (k == 0) {
     if (!accumulate)
@@ -120,13 +120,13 @@ Status gemm_update(bool ta, bool tb, size_t m, size_t n, size_t k, const T* a, s
           chunk_count(hm, kRowsPerChunk),
           [&](size_t ch) {
             T tmp[kR * kC];
-            for (size_t h = ch * kRowsPerChunk; h < hm && h < (ch + 1) * kRowsPerChunk; ++h) {
-              const T* aptr = ap.get() + (h * k + k0) * kR;
-              const size_t row0 = h * kR, rows = std::min(m - row0, kR);
-              for (size_t g = g_begin; g < g_end; ++g) {
-                const size_t col0 = g * kC, cols = std::min(n - col0, kC);
-                if (lower && col0 >= row0 + kR) break;
-                const T* bptr = bp.get() + (g * k + k0) * kC;
+            for (size_t g = g_begin; g < g_end; ++g) {
+              const size_t col0 = g * kC, cols = std::min(n - col0, kC);
+              const T* bptr = bp.get() + (g * k + k0) * kC;
+              for (size_t h = ch * kRowsPerChunk; h < hm && h < (ch + 1) * kRowsPerChunk; ++h) {
+                const size_t row0 = h * kR, rows = std::min(m - row0, kR);
+                if (lower && col0 >= row0 + kR) continue;
+                const T* aptr = ap.get() + (h * k + k0) * kR;
                 T* cptr = c + row0 * ldc + col0;
                 if (rows == kR && cols == kC) {
                   micro(aptr, bptr, kc, cptr, ldc, first);
