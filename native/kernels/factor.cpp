@@ -63,23 +63,24 @@ size_t find_non_finite(const T* a, size_t rows, size_t cols, Region region) {
   return SIZE_MAX;
 }
 
-// c[j][i] = c[i][j] for j > i... i.e. the strict upper triangle from the lower one, in 32 x 32 tiles.
+// Mirrors the strict lower triangle of c (n x n) onto the upper one, or swaps the two (an in-place transpose), in
+// 32 x 32 tiles; a chunk is a row of tiles (the pairs it touches are its own).
 template <typename T>
-void mirror_lower(T* c, size_t n) {
+Status tile_pairs(T* c, size_t n, bool swap, const std::atomic<bool>* cancel) {
   constexpr size_t kB = 32;
-  for (size_t i0 = 0; i0 < n; i0 += kB)
-    for (size_t j0 = 0; j0 <= i0; j0 += kB)
-      for (size_t i = i0; i < std::min(n, i0 + kB); ++i)
-        for (size_t j = j0; j < std::min(i, j0 + kB); ++j) c[j * n + i] = c[i * n + j];
-}
-
-template <typename T>
-void transpose_in_place(T* c, size_t n) {
-  constexpr size_t kB = 32;
-  for (size_t i0 = 0; i0 < n; i0 += kB)
-    for (size_t j0 = 0; j0 <= i0; j0 += kB)
-      for (size_t i = i0; i < std::min(n, i0 + kB); ++i)
-        for (size_t j = j0; j < std::min(i, j0 + kB); ++j) std::swap(c[j * n + i], c[i * n + j]);
+  return parallel_for(
+      chunk_count(n, kB),
+      [&](size_t b) {
+        const size_t i0 = b * kB;
+        for (size_t j0 = 0; j0 <= i0; j0 += kB)
+          for (size_t i = i0; i < std::min(n, i0 + kB); ++i)
+            for (size_t j = j0; j < std::min(i, j0 + kB); ++j) {
+              if (swap) std::swap(c[j * n + i], c[i * n + j]);
+              else c[j * n + i] = c[i * n + j];
+            }
+        return Status::ok();
+      },
+      cancel);
 }
 
 Status not_pd(size_t order) {
@@ -221,8 +222,7 @@ Status syrk(bool trans, size_t n, size_t k, const T* a, T* c, const std::atomic<
   if (bad != SIZE_MAX) return non_finite("syrk", "the input", bad, trans ? n : k);
   const size_t ld = trans ? n : k;
   WS_RETURN_IF_ERROR(gemm_update<T>(trans, !trans, n, n, k, a, ld, a, ld, c, n, false, false, true, cancel));
-  mirror_lower(c, n);
-  return Status::ok();
+  return tile_pairs(c, n, false, cancel);
 }
 
 template <typename T>
@@ -247,8 +247,7 @@ Status cholesky(size_t n, const T* a, T* out, bool upper, const std::atomic<bool
   lower_copy(n, a, false, out);
   WS_RETURN_IF_ERROR(chol_rec(out, n, 0, n, cancel));
   for (size_t i = 0; i < n; ++i) std::fill(out + i * n + i + 1, out + (i + 1) * n, T(0));  // tiles crossing the diagonal
-  if (upper) transpose_in_place(out, n);
-  return Status::ok();
+  return upper ? tile_pairs(out, n, true, cancel) : Status::ok();
 }
 
 template <typename T>
@@ -268,8 +267,7 @@ Status cholesky_ref(size_t n, const T* a, T* out, bool upper) {
       out[i * n + j] = v / p;
     }
   }
-  if (upper) transpose_in_place(out, n);
-  return Status::ok();
+  return upper ? tile_pairs(out, n, true, nullptr) : Status::ok();
 }
 
 // ---- cholesky_inverse ----
@@ -293,8 +291,7 @@ Status cholesky_inverse(size_t n, const T* l, T* out, bool upper, const std::ato
     WS_RETURN_IF_ERROR(gemm_update<T>(true, false, ib, i0 + ib, n - i0, x.get() + i0 * n + i0, n, x.get() + i0 * n, n,
                                       out + i0 * n, n, false, false, false, cancel));
   }
-  mirror_lower(out, n);
-  return Status::ok();
+  return tile_pairs(out, n, false, cancel);
 }
 
 template <typename T>
