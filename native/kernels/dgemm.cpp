@@ -88,21 +88,31 @@ Status gemm_update(bool ta, bool tb, size_t m, size_t n, size_t k, const T* a, s
         if (s < hm) {
           T* dst = ap.get() + s * k * kR;
           const size_t first = s * kR, valid = std::min(kR, m - first);
-          for (size_t t = 0; t < k; ++t)
-            for (size_t i = 0; i < kR; ++i) {
-              const T v = i < valid ? (ta ? a[t * lda + first + i] : a[(first + i) * lda + t]) : T(0);
-              dst[t * kR + i] = negate ? -v : v;
+          const T sign = negate ? T(-1) : T(1);  // exact
+          if (valid < kR) std::fill(dst, dst + k * kR, T(0));
+          if (ta) {
+            for (size_t t = 0; t < k; ++t)
+              for (size_t i = 0; i < valid; ++i) dst[t * kR + i] = sign * a[t * lda + first + i];
+          } else {  // one source row at a time (rows far apart would evict each other)
+            for (size_t i = 0; i < valid; ++i) {
+              const T* row = a + (first + i) * lda;
+              for (size_t t = 0; t < k; ++t) dst[t * kR + i] = sign * row[t];
             }
+          }
         } else {
           const size_t g = s - hm;
           T* dst = bp.get() + g * k * kC;
           const size_t first = g * kC, valid = std::min(kC, n - first);
-          for (size_t t = 0; t < k; ++t) {
-            if (!tb) {
+          if (!tb) {
+            for (size_t t = 0; t < k; ++t) {
               std::memcpy(dst + t * kC, b + t * ldb + first, valid * sizeof(T));
               std::fill(dst + t * kC + valid, dst + (t + 1) * kC, T(0));
-            } else {
-              for (size_t j = 0; j < kC; ++j) dst[t * kC + j] = j < valid ? b[(first + j) * ldb + t] : T(0);
+            }
+          } else {
+            if (valid < kC) std::fill(dst, dst + k * kC, T(0));
+            for (size_t j = 0; j < valid; ++j) {
+              const T* row = b + (first + j) * ldb;
+              for (size_t t = 0; t < k; ++t) dst[t * kC + j] = row[t];
             }
           }
         }

@@ -8,8 +8,8 @@
 // columns, a GEMM update of the other half, the other half); A22 -= L21 L21ᵀ (lower-triangle GEMM); L22 =
 // chol(A22). trsm: every case is turned into a left lower solve L Y = C by copying op(A) (reversing the index order
 // when it is upper) and B (transposed for a right solve), solved by the same recursion. cholesky_inverse: X = L^-1
-// (the left solve with the identity, skipping the zero columns of the lower-triangular result), then Xᵀ X by
-// block rows, each a GEMM over the non-zero rows of X only.
+// (left solves with blocks of columns of the identity, each on the trailing rows only and skipping the zero columns
+// of the lower-triangular result), then Xᵀ X by block rows, each a GEMM over the non-zero rows of X only.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -26,9 +26,9 @@ namespace ws {
 
 namespace {
 
-constexpr size_t kLeaf = 32;     // the largest leaf of the recursions
+constexpr size_t kLeaf = 16;     // the largest leaf of the recursions
 constexpr size_t kRowChunk = 64;  // rows per chunk of a leaf right solve
-constexpr size_t kColChunk = 256; // columns per chunk of a leaf left solve
+constexpr size_t kColChunk = 64;  // columns per chunk of a leaf left solve
 constexpr size_t kInvBlock = 256; // block rows of Xᵀ X in cholesky_inverse
 
 // The first half of a recursion: about half of s, a multiple of 16, below s (s > kLeaf).
@@ -64,20 +64,35 @@ size_t find_non_finite(const T* a, size_t rows, size_t cols, Region region) {
 }
 
 // Mirrors the strict lower triangle of c (n x n) onto the upper one, or swaps the two (an in-place transpose), in
-// 32 x 32 tiles; a chunk is a row of tiles (the pairs it touches are its own).
+// 32 x 32 tiles copied through local buffers (so that every row of a tile is read or written whole: rows a power of
+// two apart share cache sets); a chunk is a row of tiles (the pairs it touches are its own).
 template <typename T>
 Status tile_pairs(T* c, size_t n, bool swap, const std::atomic<bool>* cancel) {
   constexpr size_t kB = 32;
   return parallel_for(
       chunk_count(n, kB),
       [&](size_t b) {
-        const size_t i0 = b * kB;
-        for (size_t j0 = 0; j0 <= i0; j0 += kB)
-          for (size_t i = i0; i < std::min(n, i0 + kB); ++i)
-            for (size_t j = j0; j < std::min(i, j0 + kB); ++j) {
-              if (swap) std::swap(c[j * n + i], c[i * n + j]);
-              else c[j * n + i] = c[i * n + j];
+        T lo[kB * kB], up[kB * kB];
+        const size_t i0 = b * kB, ni = std::min(kB, n - i0);
+        for (size_t j0 = 0; j0 < i0; j0 += kB) {  // off-diagonal pairs: lower tile (i0, j0), upper tile (j0, i0)
+          for (size_t i = 0; i < ni; ++i) std::memcpy(lo + i * kB, c + (i0 + i) * n + j0, kB * sizeof(T));
+          if (swap)
+            for (size_t j = 0; j < kB; ++j) std::memcpy(up + j * kB, c + (j0 + j) * n + i0, ni * sizeof(T));
+          for (size_t j = 0; j < kB; ++j) {
+            T* dst = c + (j0 + j) * n + i0;
+            for (size_t i = 0; i < ni; ++i) dst[i] = lo[i * kB + j];
+          }
+          if (swap)
+            for (size_t i = 0; i < ni; ++i) {
+              T* dst = c + (i0 + i) * n + j0;
+              for (size_t j = 0; j < kB; ++j) dst[j] = up[j * kB + i];
             }
+        }
+        for (size_t i = i0; i < i0 + ni; ++i)  // the diagonal tile
+          for (size_t j = i0; j < i; ++j) {
+            if (swap) std::swap(c[j * n + i], c[i * n + j]);
+            else c[j * n + i] = c[i * n + j];
+          }
         return Status::ok();
       },
       cancel);
@@ -284,7 +299,12 @@ Status cholesky_inverse(size_t n, const T* l, T* out, bool upper, const std::ato
   lower_copy(n, l, upper, lc.get());
   std::fill(x.get(), x.get() + n * n, T(0));
   for (size_t i = 0; i < n; ++i) x[i * n + i] = T(1);
-  WS_RETURN_IF_ERROR(solve_ll(n, lc.get(), n, false, x.get(), n, n, true, 0, cancel));
+  // X = L^-1 by blocks of columns: X[j0:, j0:j0+w] solves L[j0:, j0:] Y = I[j0:, j0:j0+w] (rows above j0 are zero),
+  // n^3 / 6 multiply-adds in all.
+  for (size_t j0 = 0; j0 < n; j0 += kInvBlock) {
+    const size_t w = std::min(kInvBlock, n - j0);
+    WS_RETURN_IF_ERROR(solve_ll(n - j0, lc.get() + j0 * n + j0, n, false, x.get() + j0 * n + j0, w, n, true, 0, cancel));
+  }
   // Row block [i0, i0 + ib) of Xᵀ X, columns up to i0 + ib: sum over t >= i0 of X[t][i] X[t][j].
   for (size_t i0 = 0; i0 < n; i0 += kInvBlock) {
     const size_t ib = std::min(kInvBlock, n - i0);
