@@ -50,8 +50,8 @@ Status non_finite(const char* fn, const char* what, size_t index, size_t cols) {
       .with("index", static_cast<uint64_t>(index));
 }
 
-// The first non-finite element of a (rows x cols) among those with (tri: column <= row, or column >= row when
-// upper_tri) ; SIZE_MAX when none.
+// The first non-finite element (row-major index) of a (rows x cols), over all of it or its lower (column <= row) or
+// upper (column >= row) triangle; SIZE_MAX when none.
 enum class Region { kAll, kLower, kUpper };
 template <typename T>
 size_t find_non_finite(const T* a, size_t rows, size_t cols, Region region) {
