@@ -35,6 +35,8 @@ export { qr, qrSync, svd, svdSync, svdBatched, svdBatchedSync } from './svd';
 export type { QrResult, SvdResult, SvdOptions, SvdBatchedOptions } from './svd';
 export { randomizedSvd, randomizedSvdSync, lowRank, lowRankSync, extractLora, extractLoraSync, cur, curSync } from './lowrank';
 export type { RandomizedSvdOptions, LowRankOptions, LowRankResult, ExtractLoraOptions, ExtractLoraResult, CurOptions, CurResult } from './lowrank';
+export { syrk, syrkSync, cholesky, choleskySync, choleskyInverse, choleskyInverseSync, triangularSolve, triangularSolveSync } from './factor';
+export type { SyrkOptions, CholeskyOptions, TriangularSolveOptions } from './factor';
 export { Mask, mask, maskSync, applyMask, applyMaskAsync, maskLayout } from './sparsity';
 export type { MaskOptions } from './sparsity';
 export { SparseTensor, compress, decompress, sparseEntries, readSparse } from './sparse-formats';

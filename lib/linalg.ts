@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
- * Dense linear algebra on the native pool. So far: `matmul` (f32 GEMM).
+ * Dense linear algebra on the native pool: `matmul` (f32 GEMM, f64 when both inputs are f64). The factorizations
+ * (`cholesky`, `choleskyInverse`, `triangularSolve`, `syrk`) are in factor.ts.
  * @module
  */
 import { invalidArgType, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
@@ -20,8 +21,9 @@ export interface MatmulOptions {
 }
 
 interface Plan {
-  a: Float32Array;
-  b: Float32Array;
+  a: Float32Array | Float64Array;
+  b: Float32Array | Float64Array;
+  f64: boolean;
   m: number;
   n: number;
   k: number;
@@ -46,14 +48,18 @@ function plan(a: unknown, b: unknown, options: unknown, withSignal: boolean): Pl
   const [m, k] = ta ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [k2, n] = tb ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
   if (k !== k2) throw new WeightsmithError('ERR_SHAPE', `matmul: inner dimensions differ (${k} and ${k2})`);
+  const signal = withSignal ? checkSignal(o.signal) : undefined;
+  if (a.dtype === 'f64' && b.dtype === 'f64')
+    return { a: a.data as Float64Array, b: b.data as Float64Array, f64: true, m, n, k, ta, tb, owners: [a, b], signal };
   const fa = f32Of(a), fb = f32Of(b);
-  return { a: fa.data, b: fb.data, m, n, k, ta, tb, owners: [fa.owner, fb.owner], signal: withSignal ? checkSignal(o.signal) : undefined };
+  return { a: fa.data, b: fb.data, f64: false, m, n, k, ta, tb, owners: [fa.owner, fb.owner], signal };
 }
 
 /**
- * `op(a) @ op(b)` in f32 (`op` = transpose with `transA` / `transB`); f16, bf16 and f64 inputs are converted to
- * f32 first. Every element is the f32 fused multiply-add chain over k in order, so results are identical for any
- * thread count and SIMD tier (packed panels and an AVX-512 / AVX2 register-tiled kernel; a portable one elsewhere).
+ * `op(a) @ op(b)` (`op` = transpose with `transA` / `transB`). When both inputs are f64 the product is computed
+ * and returned in f64; otherwise in f32 (f16, bf16 and a lone f64 input are converted to f32 first). Every element
+ * is the fused multiply-add chain over k in order in that precision, so results are identical for any thread count
+ * and SIMD tier (packed panels and an AVX-512 / AVX2 register-tiled kernel; a portable one elsewhere).
  */
 export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor> {
   const caller: { stack?: string } = {};
@@ -61,9 +67,10 @@ export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<T
   return withCallerStack((async () => {
     const p = plan(a, b, options, true);
     throwIfAborted(p.signal);
-    const out = uninitialized([p.m, p.n], 'f32');
-    await withPinned([...p.owners, out], () => withAbort(p.signal, (token) =>
-      native.matmul(p.a, p.b, p.m, p.n, p.k, p.ta, p.tb, out.data as Float32Array, [], token)));
+    const out = uninitialized([p.m, p.n], p.f64 ? 'f64' : 'f32');
+    await withPinned([...p.owners, out], () => withAbort(p.signal, (token) => p.f64
+      ? native.dmatmul(p.a as Float64Array, p.b as Float64Array, p.m, p.n, p.k, p.ta, p.tb, out.data as Float64Array, [], token)
+      : native.matmul(p.a as Float32Array, p.b as Float32Array, p.m, p.n, p.k, p.ta, p.tb, out.data as Float32Array, [], token)));
     return out;
   })(), caller);
 }
@@ -71,7 +78,8 @@ export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<T
 /** Synchronous twin of {@link matmul}. */
 export function matmulSync(a: Tensor, b: Tensor, options?: Omit<MatmulOptions, 'signal'>): Tensor {
   const p = plan(a, b, options, false);
-  const out = uninitialized([p.m, p.n], 'f32');
-  native.matmulSync(p.a, p.b, p.m, p.n, p.k, p.ta, p.tb, out.data as Float32Array);
+  const out = uninitialized([p.m, p.n], p.f64 ? 'f64' : 'f32');
+  if (p.f64) native.dmatmulSync(p.a as Float64Array, p.b as Float64Array, p.m, p.n, p.k, p.ta, p.tb, out.data as Float64Array);
+  else native.matmulSync(p.a as Float32Array, p.b as Float32Array, p.m, p.n, p.k, p.ta, p.tb, out.data as Float32Array);
   return out;
 }

@@ -57,6 +57,7 @@ export interface NativeAbortToken {
 }
 
 type Buf = ArrayBufferView | ArrayBuffer;
+type FloatBuf = Float32Array | Float64Array;
 
 /** SIMD tiers of the CPU kernels. */
 export type SimdTier = 'baseline' | 'avx2' | 'avx512';
@@ -119,6 +120,19 @@ export interface NativeAddon {
     backend?: 'ref' | 'auto'): void;
   svd(a: Float32Array, batch: number, m: number, n: number, rank: number, u: Float32Array, s: Float32Array, vt: Float32Array,
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  dmatmulSync(a: Float64Array, b: Float64Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float64Array, backend?: 'ref' | 'auto'): void;
+  dmatmul(a: Float64Array, b: Float64Array, m: number, n: number, k: number, transA: boolean, transB: boolean, out: Float64Array,
+    owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  syrkSync(a: FloatBuf, n: number, k: number, trans: boolean, out: FloatBuf, backend?: 'ref' | 'auto'): void;
+  syrk(a: FloatBuf, n: number, k: number, trans: boolean, out: FloatBuf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  choleskySync(a: FloatBuf, n: number, upper: boolean, out: FloatBuf, backend?: 'ref' | 'auto'): void;
+  cholesky(a: FloatBuf, n: number, upper: boolean, out: FloatBuf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  choleskyInverseSync(l: FloatBuf, n: number, upper: boolean, out: FloatBuf, backend?: 'ref' | 'auto'): void;
+  choleskyInverse(l: FloatBuf, n: number, upper: boolean, out: FloatBuf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  triangularSolveSync(a: FloatBuf, b: FloatBuf, m: number, n: number, left: boolean, upper: boolean, trans: boolean, unit: boolean,
+    out: FloatBuf, backend?: 'ref' | 'auto'): void;
+  triangularSolve(a: FloatBuf, b: FloatBuf, m: number, n: number, left: boolean, upper: boolean, trans: boolean, unit: boolean,
+    out: FloatBuf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   sparseCountRows(w: Buf, elemSize: number, rows: number, cols: number): Float64Array;
   sparseCompress(format: string, w: Buf, elemSize: number, rows: number, cols: number, rowOffsets: Float64Array | null, values: Buf,
     bitmask: Uint8Array | null, meta: Buf | null): void;

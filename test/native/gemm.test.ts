@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // sgemm: every SIMD tier and thread count against the scalar reference (bit for bit: both are f32 FMA chains in
-// k order), against an f64 product within f32 rounding, transposes, odd shapes and bad inputs.
+// k order), against an f64 product within f32 rounding, transposes, odd shapes and bad inputs; the same for the f64
+// product (dgemm) that matmul runs when both inputs are f64.
 import { afterAll, describe, expect, it } from 'vitest';
 import { getThreads, matmul, matmulSync, setThreads, tensor } from '../../lib/index';
 import { native } from '../../lib/native';
@@ -71,5 +72,60 @@ describe('matmul', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(matmul(a, b, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+  });
+});
+
+describe('matmul in f64 (dgemm)', () => {
+  const rand64 = (n: number, seed: number) => Float64Array.from(rand(n, seed), (v, i) => v + (i % 7) * 2 ** -30);
+  const bits64 = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  const shapes: [number, number, number][] = [[1, 1, 1], [7, 31, 33], [33, 7, 257], [257, 33, 31], [100, 260, 130], [17, 400, 391], [8, 24, 384], [9, 385, 770], [5, 1600, 20]];
+  it(`equals the scalar reference bit for bit: every tier, 1 and 2 threads, transposes; shapes ${shapes.map((s) => s.join('x')).join(', ')}`, () => {
+    for (const [m, n, k] of shapes) {
+      const a = rand64(m * k, m * 5 + k), b = rand64(k * n, n * 11 + k);
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+        const A = tensor(a, ta ? [k, m] : [m, k]), B = tensor(b, tb ? [n, k] : [k, n]);
+        const ref = new Float64Array(m * n);
+        native.dmatmulSync(a, b, m, n, k, ta, tb, ref, 'ref');
+        for (const tier of TIERS) {
+          native.setSimd(tier);
+          for (const t of [1, 2]) {
+            setThreads(t);
+            const c = matmulSync(A, B, { transA: ta, transB: tb });
+            expect(c.dtype).toBe('f64');
+            expect(c.shape).toEqual([m, n]);
+            expect(bits64(c.data as Float64Array).equals(bits64(ref)), `${m}x${n}x${k} ${ta} ${tb} ${tier} ${t}T`).toBe(true);
+          }
+        }
+      }
+    }
+    native.setSimd(native.cpuInfo().simdSupported);
+  });
+
+  it('is f64 arithmetic (within f64 rounding of an exact-ish product), async equals sync, mixed inputs stay f32', async () => {
+    const [m, n, k] = [13, 29, 500];
+    const a = rand64(m * k, 3), b = rand64(k * n, 4);
+    const A = tensor(a, [m, k]), B = tensor(b, [k, n]);
+    const c = (await matmul(A, B)).data as Float64Array;
+    expect(bits64(c).equals(bits64(matmulSync(A, B).data as Float64Array))).toBe(true);
+    let worst = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      // Kahan-compensated sum as the accurate value
+      let s = 0, comp = 0, mag = 0;
+      for (let t = 0; t < k; t++) {
+        const p = a[i * k + t] * b[t * n + j];
+        const y = p - comp, u = s + y;
+        comp = (u - s) - y;
+        s = u;
+        mag += Math.abs(p);
+      }
+      worst = Math.max(worst, Math.abs(c[i * n + j] - s) / mag);
+    }
+    expect(worst).toBeLessThan(k * 2 ** -52);
+    expect(matmulSync(A, B.to('f32')).dtype).toBe('f32');
+    expect(matmulSync(A.to('f32'), B).dtype).toBe('f32');
+    expect(matmulSync(tensor(new Float64Array(0), [2, 0]), tensor(new Float64Array(0), [0, 3])).data).toEqual(new Float64Array(6));
+    const ac = new AbortController();
+    ac.abort();
+    await expect(matmul(A, B, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
   });
 });
