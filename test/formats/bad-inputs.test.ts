@@ -852,7 +852,7 @@ try { ws.openSync(d); out.push('opened'); } catch (err) { out.push(err.code); }
 try { await ws.open(d); out.push('opened'); } catch (err) { out.push(err.code); }
 console.log('RESULT ' + out.join(','));
 `;
-        const r = await runChild(body, 5_000);
+        const r = await runChild(body, 20_000);
         expect({ signal: r.signal, status: r.status, timedOut: r.timedOut }, r.stderr).toEqual({ signal: null, status: 0, timedOut: false });
         expect(r.stdout).toContain('RESULT ERR_NOT_REGULAR_FILE,ERR_NOT_REGULAR_FILE');
       });
