@@ -118,6 +118,7 @@ export interface NativeAddon {
     backend?: 'ref' | 'auto'): void;
   svd(a: Float32Array, batch: number, m: number, n: number, rank: number, u: Float32Array, s: Float32Array, vt: Float32Array,
     owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
+  svdSetMaxSweeps(n: number): number;
   sparseCountRows(w: Buf, elemSize: number, rows: number, cols: number): Float64Array;
   sparseCompress(format: string, w: Buf, elemSize: number, rows: number, cols: number, rowOffsets: Float64Array | null, values: Buf,
     bitmask: Uint8Array | null, meta: Buf | null): void;

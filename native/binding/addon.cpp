@@ -47,6 +47,7 @@ Napi::Value QrSync(const Napi::CallbackInfo& info);
 Napi::Value Qr(const Napi::CallbackInfo& info);
 Napi::Value SvdSync(const Napi::CallbackInfo& info);
 Napi::Value Svd(const Napi::CallbackInfo& info);
+Napi::Value SvdSetMaxSweeps(const Napi::CallbackInfo& info);
 Napi::Value SparseCompress(const Napi::CallbackInfo& info);
 Napi::Value SparseDecompress(const Napi::CallbackInfo& info);
 Napi::Value CalibAddSync(const Napi::CallbackInfo& info);
@@ -165,6 +166,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("qr", Napi::Function::New<Qr>(env, "qr"));
   exports.Set("svdSync", Napi::Function::New<SvdSync>(env, "svdSync"));
   exports.Set("svd", Napi::Function::New<Svd>(env, "svd"));
+  exports.Set("svdSetMaxSweeps", Napi::Function::New<SvdSetMaxSweeps>(env, "svdSetMaxSweeps"));
   exports.Set("sparseCountRows", Napi::Function::New<SparseCountRows>(env, "sparseCountRows"));
   exports.Set("sparseCompress", Napi::Function::New<SparseCompress>(env, "sparseCompress"));
   exports.Set("sparseDecompress", Napi::Function::New<SparseDecompress>(env, "sparseDecompress"));

@@ -207,7 +207,9 @@ Status qr_f32(size_t m, size_t n, const float* a, float* q, float* r, const std:
   return Status::ok();
 }
 
-Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
+namespace {
+
+Status qr_ref_impl(size_t m, size_t n, const float* a, float* q, float* r) {
   const size_t k = std::min(m, n);
   if (k == 0) return Status::ok();
   size_t bad = 0;
@@ -262,6 +264,16 @@ Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
   fix_signs(m, n, k, q, r);
   for (size_t i = 0; i < k * n; ++i) r[i] = scale_pow2(r[i], e);
   return Status::ok();
+}
+
+}  // namespace
+
+Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
+  try {
+    return qr_ref_impl(m, n, a, q, r);
+  } catch (const std::bad_alloc&) {
+    return oom("its work buffers");
+  }
 }
 
 }  // namespace ws

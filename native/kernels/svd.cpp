@@ -3,7 +3,7 @@
 // matrix W (the columns of the matrix being orthogonalized), with the rotations accumulated in Jt (k x k, rows =
 // columns of J). A pair (i, j) with g = w_i . w_j is rotated when |g| > tol sqrt(|w_i|^2 |w_j|^2); the rotation
 // (Rutishauser's formulas, computed in f64) zeroes g, and the squared norms are recomputed in the same pass. A sweep
-// with no rotation ends the iteration; kMaxSweeps sweeps without that end in kNoConvergence.
+// with no rotation ends the iteration; the sweep cap (60) without that end in kNoConvergence.
 //
 // When W has converged: sigma_j = |w_j| (sorted descending, ties by index), the normalized rows w_j / sigma_j are
 // one factor and Jt the other. Rows whose norm is zero (or below kTiny, where f32 products would underflow) are
@@ -22,8 +22,6 @@
 #include <numeric>
 #include <string>
 #include <vector>
-#include <cstdio>
-#include <cstdlib>
 
 #include "svd-kernels.h"
 #include "weightsmith/cpu.h"
@@ -35,7 +33,8 @@ namespace ws {
 
 namespace {
 
-constexpr int kMaxSweeps = 60;
+constexpr int kDefaultMaxSweeps = 60;
+std::atomic<int> g_max_sweeps{kDefaultMaxSweeps};  // svd_set_max_sweeps (tests)
 constexpr double kTiny = 1e-30;  // squared norms below this count as zero (the matrix is scaled to max |a| < 1)
 
 // Portable vector helpers with the lanes of the AVX-512 ones: 64 partial sums (element i into i mod 64), folded as
@@ -82,7 +81,7 @@ constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_nor
 
 Status oom() { return Status(Code::kOutOfMemory, "svd: cannot allocate its work buffers"); }
 Status no_convergence(size_t k, size_t l) {
-  return Status(Code::kNoConvergence, "svd: one-sided Jacobi did not converge in " + std::to_string(kMaxSweeps) +
+  return Status(Code::kNoConvergence, "svd: one-sided Jacobi did not converge in " + std::to_string(g_max_sweeps.load()) +
                                           " sweeps (" + std::to_string(k) + " x " + std::to_string(l) + ")");
 }
 
@@ -171,7 +170,7 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<float> nrm(k);
-  for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
+  for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
     for (size_t i = 0; i < k; ++i) {
       float acc[4] = {};
       for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
@@ -219,9 +218,9 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
   std::vector<size_t> perm(k);
   std::vector<float> tmp;
   std::vector<double> tnrm(k);
-  for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
-    if (getenv("WS_SORT")) {
-      // Rows sorted by norm, descending (ties by index), before each sweep.
+  for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
+    {
+      // Rows sorted by norm, descending (ties by index), before each sweep: a little faster convergence.
       std::iota(perm.begin(), perm.end(), 0);
       std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
       tmp.assign(w, w + k * l);
@@ -274,7 +273,6 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
     }
     size_t total = 0;
     for (size_t c : counts) total += c;
-    if (getenv("WS_DBG")) fprintf(stderr, "sweep %d rotations %zu\n", sweep, total);
     if (total == 0) return Status::ok();
   }
   return no_convergence(k, l);
@@ -315,6 +313,12 @@ void output_direct(size_t m, size_t n, int e, const float* w, const float* jt, f
 }
 
 }  // namespace
+
+int svd_set_max_sweeps(int n) {
+  const int old = g_max_sweeps.load();
+  g_max_sweeps.store(n > 0 ? n : kDefaultMaxSweeps);
+  return old;
+}
 
 const SvdOps& svd_ops() {
 #if defined(__x86_64__)
@@ -363,8 +367,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
           WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
           if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
         }
-        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, kMaxSweeps) : 0;
-        if (getenv("WS_DBG") && grp == 0) fprintf(stderr, "sweeps %d\n", sw);
+        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, g_max_sweeps.load()) : 0;
         if (sw < 0) return no_convergence(k, l);
         for (size_t t = 0; t < nb; ++t) {
           const size_t b = b0 + t;
@@ -382,8 +385,10 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
       cancel);
 }
 
-Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
-               const std::atomic<bool>* cancel) {
+namespace {
+
+Status svd_f32_impl(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
+                    const std::atomic<bool>* cancel) {
   const size_t k = std::min(m, n);
   if (k == 0) return Status::ok();
   if (rank < 1 || rank > k) return Status(Code::kOutOfRange, "svd: rank must be in [1, min(m, n)]");
@@ -429,7 +434,7 @@ Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float*
   return Status::ok();
 }
 
-Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
+Status svd_f32_ref_impl(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
   const size_t k = std::min(m, n), l = std::max(m, n);
   if (k == 0) return Status::ok();
   int e = 0;
@@ -447,7 +452,7 @@ Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float
   };
   int sweep = 1;
   for (;; ++sweep) {
-    if (sweep > kMaxSweeps) return no_convergence(k, l);
+    if (sweep > g_max_sweeps.load()) return no_convergence(k, l);
     size_t rotations = 0;
     for (size_t i = 0; i + 1 < k; ++i)
       for (size_t j = i + 1; j < k; ++j) {
@@ -477,6 +482,25 @@ Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float
     for (size_t j = 0; j < k; ++j) u[i * k + j] = tall ? lw[j * m + i] : jp[j * k + i];
   std::memcpy(vt, tall ? jp.data() : lw.data(), k * n * sizeof(float));
   return Status::ok();
+}
+
+}  // namespace
+
+Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
+               const std::atomic<bool>* cancel) {
+  try {
+    return svd_f32_impl(m, n, a, rank, u, s, vt, cancel);
+  } catch (const std::bad_alloc&) {
+    return oom();
+  }
+}
+
+Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
+  try {
+    return svd_f32_ref_impl(m, n, a, u, s, vt);
+  } catch (const std::bad_alloc&) {
+    return oom();
+  }
 }
 
 }  // namespace ws

@@ -206,6 +206,21 @@ describe('svd', () => {
     }
   });
 
+  it('ends in ERR_NO_CONVERGENCE at the sweep cap (never an endless loop)', async () => {
+    const a = tensor(rand(20 * 20, 4), [20, 20]);
+    const old = native.svdSetMaxSweeps(1);
+    try {
+      expect(() => svdSync(a)).toThrow(expect.objectContaining({ code: 'ERR_NO_CONVERGENCE' }));
+      expect(() => svdBatchedSync(tensor(a.data as Float32Array, [1, 20, 20]))).toThrow(expect.objectContaining({ code: 'ERR_NO_CONVERGENCE' }));
+      await expect(svd(a)).rejects.toMatchObject({ code: 'ERR_NO_CONVERGENCE' });
+      const u = new Float32Array(400), s = new Float32Array(20), vt = new Float32Array(400);
+      expect(() => native.svdSync(a.data as Float32Array, 1, 20, 20, 20, u, s, vt, 'ref')).toThrow(expect.objectContaining({ code: 'ERR_NO_CONVERGENCE' }));
+    } finally {
+      native.svdSetMaxSweeps(old);
+    }
+    expect(svdSync(a).S.shape).toEqual([20]);
+  });
+
   it('runs async on the pool, converts f16/bf16/f64, and refuses bad input', async () => {
     const a = tensor(rand(12 * 8, 3), [12, 8]);
     const r = await svd(a, { rank: 3 });
