@@ -19,8 +19,6 @@ struct SvdOps {
   void (*axpy)(float* y, const float* x, size_t n, float alpha);
   // x' = fma(-s, y, c x), y' = fma(s, x, c y)
   void (*rot)(float* x, float* y, size_t n, float c, float s);
-  // rot, and the squared norms of x' and y'
-  void (*rot_norms)(float* x, float* y, size_t n, float c, float s, double* nx, double* ny);
   // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):
   // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
   // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on

@@ -63,21 +63,7 @@ void rot_portable(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
-void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
-  float ax[64] = {}, ay[64] = {};
-  for (size_t i = 0; i < n; ++i) {
-    const float a = x[i], b = y[i];
-    const float p = std::fma(-s, b, c * a), q = std::fma(s, a, c * b);
-    x[i] = p;
-    y[i] = q;
-    ax[i % 64] = std::fma(p, p, ax[i % 64]);
-    ay[i % 64] = std::fma(q, q, ay[i % 64]);
-  }
-  *nx = fold64(ax);
-  *ny = fold64(ay);
-}
-
-constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_norms_portable, nullptr};
+constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, nullptr};
 
 Status oom() { return Status(Code::kOutOfMemory, "svd: cannot allocate its work buffers"); }
 Status no_convergence(size_t k, size_t l) {
@@ -96,7 +82,9 @@ inline bool jacobi_pair(float* wi, float* wj, double& ni, double& nj, float* ji,
   const double zeta = (nj - ni) / (2.0 * g);
   const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
   const double c = 1.0 / std::sqrt(1.0 + t * t), s = c * t;
-  ops.rot_norms(wi, wj, l, static_cast<float>(c), static_cast<float>(s), &ni, &nj);
+  ops.rot(wi, wj, l, static_cast<float>(c), static_cast<float>(s));
+  ni -= t * g;
+  nj += t * g;
   ops.rot(ji, jj, k, static_cast<float>(c), static_cast<float>(s));
   return true;
 }
@@ -205,9 +193,8 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<double> nrm(k);
-  for (size_t i = 0; i < k; ++i) nrm[i] = ops.dot(w + i * l, w + i * l, l);
   const double tol = tolerance(l);
-  const size_t bs = std::clamp<size_t>(65536 / (l + k), 8, 64);
+  const size_t bs = std::clamp<size_t>(131072 / (l + k), 16, 64);
   const size_t nb = chunk_count(k, bs);
   const size_t players = nb + (nb & 1);
   std::vector<size_t> counts(std::max<size_t>(nb, 1));
@@ -220,7 +207,15 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
   std::vector<double> tnrm(k);
   for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
     {
-      // Rows sorted by norm, descending (ties by index), before each sweep: a little faster convergence.
+      // Squared norms recomputed (they are tracked as |w_i|^2 - t g, |w_j|^2 + t g within a sweep), and the rows
+      // sorted by them, descending (ties by index): a little faster convergence.
+      WS_RETURN_IF_ERROR(parallel_for(
+          chunk_count(k, 64),
+          [&](size_t c) {
+            for (size_t i = c * 64; i < std::min(k, c * 64 + 64); ++i) nrm[i] = ops.dot(w + i * l, w + i * l, l);
+            return Status::ok();
+          },
+          cancel));
       std::iota(perm.begin(), perm.end(), 0);
       std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
       tmp.assign(w, w + k * l);

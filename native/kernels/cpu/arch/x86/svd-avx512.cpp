@@ -78,38 +78,6 @@ void rot_avx512(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
-inline void rot_norm_step(float* x, float* y, __mmask16 k, __m512 vc, __m512 vs, __m512& ax, __m512& ay) {
-  const __m512 a = _mm512_maskz_loadu_ps(k, x), b = _mm512_maskz_loadu_ps(k, y);
-  const __m512 p = _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a));
-  const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
-  _mm512_mask_storeu_ps(x, k, p);
-  _mm512_mask_storeu_ps(y, k, q);
-  ax = _mm512_mask3_fmadd_ps(p, p, ax, k);
-  ay = _mm512_mask3_fmadd_ps(q, q, ay, k);
-}
-
-// Norm accumulators as in dot_avx512.
-void rot_norms_avx512(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
-  const __m512 vc = _mm512_set1_ps(c), vs = _mm512_set1_ps(s);
-  __m512 ax[4], ay[4];
-  for (int v = 0; v < 4; ++v) ax[v] = ay[v] = _mm512_setzero_ps();
-  size_t i = 0;
-  const __mmask16 full = 0xffff;
-  for (; i + 64 <= n; i += 64) {
-    rot_norm_step(x + i, y + i, full, vc, vs, ax[0], ay[0]);
-    rot_norm_step(x + i + 16, y + i + 16, full, vc, vs, ax[1], ay[1]);
-    rot_norm_step(x + i + 32, y + i + 32, full, vc, vs, ax[2], ay[2]);
-    rot_norm_step(x + i + 48, y + i + 48, full, vc, vs, ax[3], ay[3]);
-  }
-  for (int v = 0; i < n; i += 16, ++v)
-    rot_norm_step(x + i, y + i, n - i >= 16 ? full : tail_mask(n - i), vc, vs, ax[v], ay[v]);
-  *nx = hsum(_mm512_add_ps(_mm512_add_ps(ax[0], ax[1]), _mm512_add_ps(ax[2], ax[3])));
-  *ny = hsum(_mm512_add_ps(_mm512_add_ps(ay[0], ay[1]), _mm512_add_ps(ay[2], ay[3])));
-}
-
-}  // namespace
-
-namespace {
 
 // (a0 + a1) + (a2 + a3): four FMA chains (index mod 4), as in jacobi_serial.
 inline __m512 sum4(const __m512* a) { return _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])); }
@@ -173,7 +141,6 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double 
   std::memset(jt, 0, k * k * 16 * sizeof(float));
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
   std::vector<float> nrm(k * 16);
-  const __m512 zero = _mm512_setzero_ps();
   for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
     for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
     __mmask16 any = 0;
@@ -208,7 +175,7 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double 
 #endif
 
 const SvdOps* svd_ops_avx512() {
-  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, rot_norms_avx512, jacobi16_avx512};
+  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, jacobi16_avx512};
   return cpu_features().avx512f ? &ops : nullptr;
 }
 
