@@ -89,6 +89,52 @@ inline bool jacobi_pair(float* wi, float* wj, double& ni, double& nj, float* ji,
   return true;
 }
 
+// Completes the basis when many rows are missing: Householder QR (f64) of the r = done.size() orthonormal rows of lw
+// (as columns), then row zero[t] = Q e_(r + t), orthogonal to them and to each other. Cost r^2 L + 2 |zero| r L.
+void complete_householder(size_t l, float* lw, const std::vector<size_t>& done, const std::vector<size_t>& zero) {
+  const size_t r = done.size();
+  std::vector<double> v(r * l), tau(r, 0.0);
+  for (size_t c = 0; c < r; ++c)
+    for (size_t i = 0; i < l; ++i) v[c * l + i] = lw[done[c] * l + i];
+  for (size_t c = 0; c < r; ++c) {
+    double* x = &v[c * l];
+    double sigma2 = 0.0;
+    for (size_t i = c + 1; i < l; ++i) sigma2 += x[i] * x[i];
+    if (sigma2 == 0.0) continue;
+    const double alpha = x[c], norm = std::sqrt(alpha * alpha + sigma2), beta = alpha >= 0 ? -norm : norm;
+    tau[c] = (beta - alpha) / beta;
+    const double inv = 1.0 / (alpha - beta);
+    for (size_t i = c + 1; i < l; ++i) x[i] *= inv;
+    x[c] = beta;
+    for (size_t d = c + 1; d < r; ++d) {
+      double* y = &v[d * l];
+      double g = y[c];
+      for (size_t i = c + 1; i < l; ++i) g += x[i] * y[i];
+      g *= tau[c];
+      y[c] -= g;
+      for (size_t i = c + 1; i < l; ++i) y[i] -= g * x[i];
+    }
+  }
+  std::vector<double> x(l);
+  for (size_t t = 0; t < zero.size(); ++t) {
+    std::fill(x.begin(), x.end(), 0.0);
+    x[r + t] = 1.0;
+    for (size_t c = r; c-- > 0;) {
+      if (tau[c] == 0.0) continue;
+      const double* h = &v[c * l];
+      double g = x[c];
+      for (size_t i = c + 1; i < l; ++i) g += h[i] * x[i];
+      g *= tau[c];
+      x[c] -= g;
+      for (size_t i = c + 1; i < l; ++i) x[i] -= g * h[i];
+    }
+    double nx = 0.0;
+    for (double a : x) nx += a * a;
+    const double inv = 1.0 / std::sqrt(nx);
+    for (size_t i = 0; i < l; ++i) lw[zero[t] * l + i] = static_cast<float>(x[i] * inv);
+  }
+}
+
 // The converged W (k x L) and Jt (k x k): sigma sorted descending, the normalized (and completed) rows of W and the
 // rows of Jt in that order, into lw (k x L), jp (k x k) and s (k), sigma scaled back by 2^e.
 void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* lw, float* jp, float* s) {
@@ -115,10 +161,16 @@ void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* l
     for (size_t i = 0; i < l; ++i) lw[r * l + i] = static_cast<float>(w[j * l + i] * inv);
   }
   if (zero.empty()) return;
-  // Complete the basis: unit vectors e_p, orthogonalized twice against the rows set so far, in f64.
   std::vector<size_t> done;
   for (size_t r = 0; r < k; ++r)
     if (nrm[perm[r]] >= kTiny) done.push_back(r);
+  const double nr = static_cast<double>(done.size()), nz = static_cast<double>(zero.size());
+  // Gram-Schmidt costs about 4 |zero| (r + |zero| / 2) L, the Householder route r^2 L + 2 |zero| r L.
+  if (nr * nr + 2.0 * nz * nr < 4.0 * nz * (nr + nz / 2.0)) {
+    complete_householder(l, lw, done, zero);
+    return;
+  }
+  // Few missing rows: complete with unit vectors e_p, orthogonalized twice against the rows set so far, in f64.
   std::vector<double> x(l), best(l);
   size_t p = 0;
   for (size_t r : zero) {

@@ -36,6 +36,12 @@ function lowRank(m: number, n: number, r: number, seed: number): Float32Array {
   return a;
 }
 
+function transpose(a: Float32Array, m: number, n: number): Float32Array {
+  const t = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) t[j * m + i] = a[i * n + j];
+  return t;
+}
+
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 // max |XᵀX - I| for X [rows, cols] (orthonormal columns), in f64.
@@ -196,6 +202,17 @@ describe('svd', () => {
       expect(Array.from(r.S.data as Float32Array).every((x) => x === 0)).toBe(true);
       const b = svdBatchedSync(tensor(z, [1, m, n]));
       checkSvd(z, m, n, b.U.data as Float32Array, b.S.data as Float32Array, b.Vt.data as Float32Array, `zero batched ${m}x${n}`);
+    }
+    // Exact zero columns: few (completed by Gram-Schmidt) and many (completed through a Householder QR).
+    for (const zeros of [5, 30]) {
+      const m = 60, n = 40, a = rand(m * n, 21);
+      for (let i = 0; i < m; i++) for (let j = 0; j < zeros; j++) a[i * n + ((j * 7) % n)] = 0;
+      for (const [mm, nn, data] of [[m, n, a], [n, m, transpose(a, m, n)]] as [number, number, Float32Array][]) {
+        const r = svdSync(tensor(data, [mm, nn]));
+        checkSvd(data, mm, nn, r.U.data as Float32Array, r.S.data as Float32Array, r.Vt.data as Float32Array, `${zeros} zero columns ${mm}x${nn}`);
+        const b = svdBatchedSync(tensor(data, [1, mm, nn]));
+        checkSvd(data, mm, nn, b.U.data as Float32Array, b.S.data as Float32Array, b.Vt.data as Float32Array, `${zeros} zero columns batched ${mm}x${nn}`);
+      }
     }
     for (const scale of [1e30, 1e-30, 3e37]) {
       const base = rand(20 * 12, 9), a = base.map((x) => x * scale);
