@@ -23,7 +23,7 @@ struct SvdOps {
   // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
   // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
   // its own matrix, so results do not depend on how matrices are grouped. Returns the sweeps run, or -1 at the cap.
-  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps);
+  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps);
 };
 
 const SvdOps& svd_ops();

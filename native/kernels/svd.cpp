@@ -204,12 +204,14 @@ inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
 // Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
 // FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (recomputed at the start of each
-// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the rotation in f64.
+// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the rotation parameters in f32 too (t = 1 / (2 zeta)
+// once zeta^2 would overflow).
 // Returns the number of sweeps or -1.
-int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
+int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<float> nrm(k);
+  const float tiny = static_cast<float>(kTiny);
   for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
     for (size_t i = 0; i < k; ++i) {
       float acc[4] = {};
@@ -223,16 +225,16 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
         float* wj = w + j * l;
         float g4[4] = {};
         for (size_t r = 0; r < l; ++r) g4[r & 3] = std::fma(wi[r], wj[r], g4[r & 3]);
-        const double gd = sum4(g4), ni = nrm[i], nj = nrm[j];
-        if (!(ni >= kTiny && nj >= kTiny && std::fabs(gd) > tol * std::sqrt(ni * nj))) continue;
-        const double zeta = (nj - ni) / (2.0 * gd);
-        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
-        const double cd = 1.0 / std::sqrt(1.0 + t * t);
-        const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
+        const float g = sum4(g4), ni = nrm[i], nj = nrm[j];
+        if (!(ni >= tiny && nj >= tiny && std::fabs(g) > tol * (std::sqrt(ni) * std::sqrt(nj)))) continue;
+        const float zeta = (nj - ni) / (2.0f * g), az = std::fabs(zeta);
+        const float t = az > 1e18f ? 0.5f / zeta : (zeta >= 0 ? 1.0f : -1.0f) / (az + std::sqrt(1.0f + zeta * zeta));
+        const float c = 1.0f / std::sqrt(1.0f + t * t), s = c * t;
         any = true;
         rot_portable(wi, wj, l, c, s);
-        nrm[i] = static_cast<float>(ni - t * gd);
-        nrm[j] = static_cast<float>(nj + t * gd);
+        const float tg = t * g;
+        nrm[i] = ni - tg;
+        nrm[j] = nj + tg;
         rot_portable(jt + i * k, jt + j * k, k, c, s);
       }
     if (!any) return sweep;
@@ -414,7 +416,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
           WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
           if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
         }
-        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, g_max_sweeps.load()) : 0;
+        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), static_cast<float>(tol), static_cast<float>(kTiny), g_max_sweeps.load()) : 0;
         if (sw < 0) return no_convergence(k, l);
         for (size_t t = 0; t < nb; ++t) {
           const size_t b = b0 + t;
@@ -423,7 +425,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
             for (size_t i = 0; i < k * k; ++i) jt[i] = jl[i * lanes + t];
           } else {
             pack_direct(m, n, a + b * m * n, e[t], w.data(), 1);
-            if (jacobi_serial(k, l, w.data(), jt.data(), tol) < 0) return no_convergence(k, l);
+            if (jacobi_serial(k, l, w.data(), jt.data(), static_cast<float>(tol)) < 0) return no_convergence(k, l);
           }
           output_direct(m, n, e[t], w.data(), jt.data(), lw.data(), jp.data(), u + b * m * k, s + b * k, vt + b * k * n);
         }

@@ -108,36 +108,30 @@ inline __m512 join(__m256 lo, __m256 hi) {
 }
 
 // Rotation parameters for 16 lanes (see jacobi_serial in svd.cpp): the lanes to rotate, c and s.
-// Also the updated squared norms ni - t g, nj + t g (rounded from f64).
-inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, double tol, double tiny, __m512* c, __m512* s, __m512* ni2,
+// Rotation parameters for 16 lanes, in f32 (see jacobi_serial in svd.cpp): the lanes to rotate, c, s and the
+// updated squared norms ni - t g, nj + t g.
+inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, float tol, float tiny, __m512* c, __m512* s, __m512* ni2,
                             __m512* nj2) {
-  __m512d cc[2], ss[2], n1[2], n2[2];
-  __mmask16 mask = 0;
-  const __m512d one = _mm512_set1_pd(1.0), vtol = _mm512_set1_pd(tol), vtiny = _mm512_set1_pd(tiny);
-  for (int h = 0; h < 2; ++h) {
-    const __m256 gh = half(g, h), nih = half(ni, h), njh = half(nj, h);
-    const __m512d gd = _mm512_cvtps_pd(gh), nid = _mm512_cvtps_pd(nih), njd = _mm512_cvtps_pd(njh);
-    const __m512d ag = _mm512_abs_pd(gd);
-    __mmask8 m = _mm512_cmp_pd_mask(nid, vtiny, _CMP_GE_OQ) & _mm512_cmp_pd_mask(njd, vtiny, _CMP_GE_OQ);
-    m &= _mm512_cmp_pd_mask(ag, _mm512_mul_pd(vtol, _mm512_sqrt_pd(_mm512_mul_pd(nid, njd))), _CMP_GT_OQ);
-    const __m512d zeta = _mm512_div_pd(_mm512_sub_pd(njd, nid), _mm512_mul_pd(_mm512_set1_pd(2.0), gd));
-    const __m512d az = _mm512_abs_pd(zeta);
-    const __m512d sign = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(zeta, _mm512_setzero_pd(), _CMP_GE_OQ), _mm512_set1_pd(-1.0), one);
-    const __m512d t = _mm512_div_pd(sign, _mm512_add_pd(az, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(zeta, zeta)))));
-    cc[h] = _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(t, t))));
-    ss[h] = _mm512_mul_pd(cc[h], t);
-    n1[h] = _mm512_sub_pd(nid, _mm512_mul_pd(t, gd));
-    n2[h] = _mm512_add_pd(njd, _mm512_mul_pd(t, gd));
-    mask |= static_cast<__mmask16>(m) << (8 * h);
-  }
-  *c = join(_mm512_cvtpd_ps(cc[0]), _mm512_cvtpd_ps(cc[1]));
-  *s = join(_mm512_cvtpd_ps(ss[0]), _mm512_cvtpd_ps(ss[1]));
-  *ni2 = join(_mm512_cvtpd_ps(n1[0]), _mm512_cvtpd_ps(n1[1]));
-  *nj2 = join(_mm512_cvtpd_ps(n2[0]), _mm512_cvtpd_ps(n2[1]));
-  return mask;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  __mmask16 m = _mm512_cmp_ps_mask(ni, _mm512_set1_ps(tiny), _CMP_GE_OQ) & _mm512_cmp_ps_mask(nj, _mm512_set1_ps(tiny), _CMP_GE_OQ);
+  const __m512 sq = _mm512_mul_ps(_mm512_sqrt_ps(ni), _mm512_sqrt_ps(nj));
+  m &= _mm512_cmp_ps_mask(_mm512_abs_ps(g), _mm512_mul_ps(_mm512_set1_ps(tol), sq), _CMP_GT_OQ);
+  if (!m) return 0;
+  const __m512 zeta = _mm512_div_ps(_mm512_sub_ps(nj, ni), _mm512_mul_ps(_mm512_set1_ps(2.0f), g));
+  const __m512 az = _mm512_abs_ps(zeta);
+  const __m512 sign = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(zeta, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_set1_ps(-1.0f), one);
+  const __m512 t_small = _mm512_div_ps(sign, _mm512_add_ps(az, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(zeta, zeta)))));
+  const __m512 t_big = _mm512_div_ps(_mm512_set1_ps(0.5f), zeta);
+  const __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(az, _mm512_set1_ps(1e18f), _CMP_GT_OQ), t_small, t_big);
+  *c = _mm512_div_ps(one, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(t, t))));
+  *s = _mm512_mul_ps(*c, t);
+  const __m512 tg = _mm512_mul_ps(t, g);
+  *ni2 = _mm512_sub_ps(ni, tg);
+  *nj2 = _mm512_add_ps(nj, tg);
+  return m;
 }
 
-int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps) {
+int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps) {
   std::memset(jt, 0, k * k * 16 * sizeof(float));
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
   std::vector<float> nrm(k * 16);
