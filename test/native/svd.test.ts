@@ -266,6 +266,11 @@ describe('svd', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(svd(a, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    // Aborted while running: the Jacobi sweeps stop at the next round.
+    const late = new AbortController();
+    const running = svd(tensor(rand(600 * 600, 8), [600, 600]), { signal: late.signal });
+    setTimeout(() => late.abort(), 20);
+    await expect(running).rejects.toMatchObject({ code: 'ABORT_ERR' });
     await expect(svdBatched(tensor(rand(2 * 12 * 8, 3), [2, 12, 8]), { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
   });
 });
