@@ -204,8 +204,8 @@ inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
 // Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
 // FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (recomputed at the start of each
-// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the rotation parameters in f32 too (t = 1 / (2 zeta)
-// once zeta^2 would overflow).
+// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the tangent t in f32 too (t = 1 / (2 zeta) once
+// zeta^2 would overflow), c and s from it in f64, rounded once.
 // Returns the number of sweeps or -1.
 int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
   std::memset(jt, 0, k * k * sizeof(float));
@@ -229,7 +229,8 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
         if (!(ni >= tiny && nj >= tiny && std::fabs(g) > tol * (std::sqrt(ni) * std::sqrt(nj)))) continue;
         const float zeta = (nj - ni) / (2.0f * g), az = std::fabs(zeta);
         const float t = az > 1e18f ? 0.5f / zeta : (zeta >= 0 ? 1.0f : -1.0f) / (az + std::sqrt(1.0f + zeta * zeta));
-        const float c = 1.0f / std::sqrt(1.0f + t * t), s = c * t;
+        const double cd = 1.0 / std::sqrt(1.0 + static_cast<double>(t) * t);
+        const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
         any = true;
         rot_portable(wi, wj, l, c, s);
         const float tg = t * g;

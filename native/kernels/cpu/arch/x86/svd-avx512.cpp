@@ -108,7 +108,7 @@ inline __m512 join(__m256 lo, __m256 hi) {
 }
 
 // Rotation parameters for 16 lanes (see jacobi_serial in svd.cpp): the lanes to rotate, c and s.
-// Rotation parameters for 16 lanes, in f32 (see jacobi_serial in svd.cpp): the lanes to rotate, c, s and the
+// Rotation parameters for 16 lanes, t in f32, c and s from it in f64 (see jacobi_serial in svd.cpp): the lanes to rotate, c, s and the
 // updated squared norms ni - t g, nj + t g.
 inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, float tol, float tiny, __m512* c, __m512* s, __m512* ni2,
                             __m512* nj2) {
@@ -123,8 +123,16 @@ inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, float tol, float tin
   const __m512 t_small = _mm512_div_ps(sign, _mm512_add_ps(az, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(zeta, zeta)))));
   const __m512 t_big = _mm512_div_ps(_mm512_set1_ps(0.5f), zeta);
   const __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(az, _mm512_set1_ps(1e18f), _CMP_GT_OQ), t_small, t_big);
-  *c = _mm512_div_ps(one, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(t, t))));
-  *s = _mm512_mul_ps(*c, t);
+  // c = 1 / sqrt(1 + t^2) and s = c t in f64 (rounded once to f32: rotations stay orthogonal to half an ulp).
+  __m256 ch[2], sh[2];
+  for (int h = 0; h < 2; ++h) {
+    const __m512d td = _mm512_cvtps_pd(half(t, h)), oned = _mm512_set1_pd(1.0);
+    const __m512d cd = _mm512_div_pd(oned, _mm512_sqrt_pd(_mm512_add_pd(oned, _mm512_mul_pd(td, td))));
+    ch[h] = _mm512_cvtpd_ps(cd);
+    sh[h] = _mm512_cvtpd_ps(_mm512_mul_pd(cd, td));
+  }
+  *c = join(ch[0], ch[1]);
+  *s = join(sh[0], sh[1]);
   const __m512 tg = _mm512_mul_ps(t, g);
   *ni2 = _mm512_sub_ps(ni, tg);
   *nj2 = _mm512_add_ps(nj, tg);
