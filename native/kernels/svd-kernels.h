@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Vector helpers shared by the QR and SVD kernels (qr.cpp, svd.cpp): a portable version in svd.cpp and an AVX-512
-// one in cpu/arch/x86/svd-avx512.cpp, picked by svd_ops() from simd_level(). Dots accumulate in f32 lanes (16
-// strided partial sums, then added in f64), so one tier gives the same bits for any thread count.
+// one in cpu/arch/x86/svd-avx512.cpp, picked by svd_ops() from simd_level(). Dots accumulate in 64 f32 partial sums
+// (element i into sum i mod 64, folded as in fold64 / dot_avx512, then 16 lanes added in f64), the same on both
+// tiers, so results have the same bits on every tier and for any thread count.
 #pragma once
 
 #include <atomic>

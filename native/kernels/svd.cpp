@@ -2,19 +2,22 @@
 // Singular value decompositions (see svd.h), all by one-sided (Hestenes) Jacobi on the rows of a k x L working
 // matrix W (the columns of the matrix being orthogonalized), with the rotations accumulated in Jt (k x k, rows =
 // columns of J). A pair (i, j) with g = w_i . w_j is rotated when |g| > tol sqrt(|w_i|^2 |w_j|^2); the rotation
-// (Rutishauser's formulas, computed in f64) zeroes g, and the squared norms are recomputed in the same pass. A sweep
-// with no rotation ends the iteration; the sweep cap (60) without that end in kNoConvergence.
+// (Rutishauser's formulas) zeroes g. Squared norms are recomputed at the start of each sweep and tracked within it
+// (|w_i|^2 - t g, |w_j|^2 + t g). A sweep with no rotation ends the iteration; reaching the sweep cap (60) without
+// one ends in kNoConvergence.
 //
 // When W has converged: sigma_j = |w_j| (sorted descending, ties by index), the normalized rows w_j / sigma_j are
 // one factor and Jt the other. Rows whose norm is zero (or below kTiny, where f32 products would underflow) are
-// replaced by a completion of the basis (Gram-Schmidt of unit vectors in f64), so the factors stay orthonormal.
+// replaced by a completion of the basis (Gram-Schmidt of unit vectors, or a Householder QR when many are missing;
+// f64), so the factors stay orthonormal.
 //
-// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order, one matrix per chunk.
+// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order; with AVX-512, 16 matrices per chunk in the 16
+// lanes (SvdOps::jacobi16), each lane with exactly the arithmetic of jacobi_serial, else one matrix per chunk.
 // svd_f32: Householder QR of A (or of A^T when wide), then W = R (Jacobi on R^T: converges in fewer sweeps), in
 // parallel: the rows are cut into blocks of bs rows; a sweep first runs all pairs inside each block, then the
-// block pairs of a round-robin tournament, the disjoint block pairs of a round in parallel (a block pair's rows,
-// 2 bs (L + k) floats, stay in L2 while its bs^2 pairs run). The order depends only on the sizes, never on the
-// thread count. Finally U = Q J (tall) or Vt = J^T Q^T (wide) through sgemm.
+// block pairs of a round-robin tournament, the disjoint block pairs of a round in parallel (in 2 x 2 sub-blocks
+// whose four rows stay in L1 while their four pairs run). The rows are sorted by norm before each sweep. The order
+// depends only on the sizes, never on the thread count. Finally U = Q J (tall) or Vt = J^T Q^T (wide) through sgemm.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// AVX-512 vector helpers of the QR and SVD kernels (see svd-kernels.h): 16-lane dot products and plane rotations,
-// tails through masked loads, the same lane assignment as the portable versions (lane = index mod 16) so both
-// tiers give the same partial sums. The target is switched on per function after the includes.
+// AVX-512 vector helpers of the QR and SVD kernels (see svd-kernels.h): dot products in four 16-lane accumulators and
+// plane rotations, tails through masked loads, with the partial sums of the portable versions (element i into sum
+// i mod 64), so both tiers give the same bits; and the batched Jacobi kernel with one matrix per lane. The target is
+// switched on per function after the includes.
 #include <immintrin.h>
 
 #include <cstddef>
