@@ -203,7 +203,8 @@ Status qr_f32(size_t m, size_t n, const float* a, float* q, float* r, const std:
   }
   for (size_t i = 0; i < m * n; ++i) work[i] = a[i] * f1 * f2;
   WS_RETURN_IF_ERROR(qr_blocked(m, n, work.get(), q, r, cancel));
-  for (size_t i = 0; i < k * n; ++i) r[i] = scale_pow2(r[i], e);
+  const Pow2 back(e);
+  for (size_t i = 0; i < k * n; ++i) r[i] = back(r[i]);
   return Status::ok();
 }
 
@@ -218,8 +219,9 @@ Status qr_ref_impl(size_t m, size_t n, const float* a, float* q, float* r) {
   const int e = pow2_exponent_for(mx);
   // Columns contiguous: at[j * m + i] = a[i][j] * scale.
   std::vector<float> at(m * n), tau(k);
+  const Pow2 down(-e);
   for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j) at[j * m + i] = scale_pow2(a[i * n + j], -e);
+    for (size_t j = 0; j < n; ++j) at[j * m + i] = down(a[i * n + j]);
   auto dot = [](const float* x, const float* y, size_t len) {
     double s = 0.0;
     for (size_t i = 0; i < len; ++i) s += static_cast<double>(x[i]) * y[i];
@@ -262,7 +264,8 @@ Status qr_ref_impl(size_t m, size_t n, const float* a, float* q, float* r) {
     for (size_t i = 0; i < m; ++i) q[i * k + j] = col[i];
   }
   fix_signs(m, n, k, q, r);
-  for (size_t i = 0; i < k * n; ++i) r[i] = scale_pow2(r[i], e);
+  const Pow2 back(e);
+  for (size_t i = 0; i < k * n; ++i) r[i] = back(r[i]);
   return Status::ok();
 }
 

@@ -34,11 +34,14 @@ const SvdOps* svd_ops_avx512();  // null when not built for x86-64
 float max_abs_f32(const float* a, size_t n, size_t* bad);
 // e with max_abs * 2^-e in [0.5, 1) (0 when max_abs is 0 or subnormal-small).
 int pow2_exponent_for(float max_abs);
-// x * 2^e, exact while the result is a normal number (two factors, so |e| up to 252 works).
-inline float scale_pow2(float x, int e) {
-  const int h = e / 2;
-  return x * std::ldexp(1.0f, h) * std::ldexp(1.0f, e - h);
-}
+// x * 2^e as x * 2^(e/2) * 2^(e - e/2): exact while the result is a normal number (|e| up to 252 works). Build one
+// Pow2 per matrix and apply it per element.
+struct Pow2 {
+  float f1, f2;
+  explicit Pow2(int e) : f1(std::ldexp(1.0f, e / 2)), f2(std::ldexp(1.0f, e - e / 2)) {}
+  float operator()(float x) const { return x * f1 * f2; }
+};
+inline float scale_pow2(float x, int e) { return Pow2(e)(x); }
 
 // Blocked Householder QR of the m x n row-major matrix a (overwritten). Writes r [k x n] (upper triangular, diagonal
 // >= 0) and, when q is not null, the thin q [m x k].

@@ -344,8 +344,9 @@ Status check_input(const char* what, const float* a, size_t count, int* e) {
 void pack_direct(size_t m, size_t n, const float* a, int e, float* dst, size_t stride) {
   const bool tall = m >= n;
   const size_t l = tall ? m : n;
+  const Pow2 down(-e);
   for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j) dst[(tall ? j * l + i : i * l + j) * stride] = scale_pow2(a[i * n + j], -e);
+    for (size_t j = 0; j < n; ++j) dst[(tall ? j * l + i : i * l + j) * stride] = down(a[i * n + j]);
 }
 
 // From the converged W (k x L) and Jt to u, s, vt of the m x n matrix; lw (k x L) and jp (k x k) are scratch.
@@ -463,11 +464,12 @@ Status svd_f32_impl(size_t m, size_t n, const float* a, size_t rank, float* u, f
     return oom();
   }
   // x = 2^-e A (tall) or 2^-e A^T (wide), l x k.
+  const Pow2 down(-e);
   if (tall) {
-    for (size_t i = 0; i < m * n; ++i) x[i] = scale_pow2(a[i], -e);
+    for (size_t i = 0; i < m * n; ++i) x[i] = down(a[i]);
   } else {
     for (size_t i = 0; i < m; ++i)
-      for (size_t j = 0; j < n; ++j) x[j * m + i] = scale_pow2(a[i * n + j], -e);
+      for (size_t j = 0; j < n; ++j) x[j * m + i] = down(a[i * n + j]);
   }
   WS_RETURN_IF_ERROR(qr_blocked(l, k, x.data(), q.data(), r.data(), cancel));
   WS_RETURN_IF_ERROR(jacobi_blocked(k, k, r.data(), jt.data(), ops, cancel));
@@ -494,8 +496,9 @@ Status svd_f32_ref_impl(size_t m, size_t n, const float* a, float* u, float* s, 
   WS_RETURN_IF_ERROR(check_input("svd", a, m * n, &e));
   const bool tall = m >= n;
   std::vector<float> w(k * l), jt(k * k, 0.0f), jp(k * k), lw(k * l);
+  const Pow2 down(-e);
   for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j) (tall ? w[j * m + i] : w[i * n + j]) = scale_pow2(a[i * n + j], -e);
+    for (size_t j = 0; j < n; ++j) (tall ? w[j * m + i] : w[i * n + j]) = down(a[i * n + j]);
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   const double tol = tolerance(l);
   auto dot = [&](const float* x, const float* y, size_t len) {
