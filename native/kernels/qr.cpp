@@ -85,17 +85,25 @@ Status apply_block(const Panel& p, bool trans, float* y, size_t cols, std::vecto
 
 }  // namespace
 
-float max_abs_f32(const float* a, size_t n, size_t* bad) {
-  float mx = 0.0f;
+float max_abs_portable(const float* a, size_t n) {
+  float m = 0.0f;
   for (size_t i = 0; i < n; ++i) {
     const float x = std::fabs(a[i]);
-    if (!(x <= 3.4028235e38f)) {
-      *bad = i;
-      return -1.0f;
-    }
-    mx = std::max(mx, x);
+    if (!(x <= 3.4028235e38f)) return -1.0f;
+    m = x > m ? x : m;
   }
-  return mx;
+  return m;
+}
+
+float max_abs_f32(const float* a, size_t n, size_t* bad) {
+  const float m = svd_ops().max_abs(a, n);
+  if (m >= 0.0f) return m;
+  for (size_t j = 0; j < n; ++j)
+    if (!(std::fabs(a[j]) <= 3.4028235e38f)) {
+      *bad = j;
+      break;
+    }
+  return -1.0f;
 }
 
 int pow2_exponent_for(float max_abs) {

@@ -20,6 +20,8 @@ struct SvdOps {
   void (*axpy)(float* y, const float* x, size_t n, float alpha);
   // x' = fma(-s, y, c x), y' = fma(s, x, c y)
   void (*rot)(float* x, float* y, size_t n, float c, float s);
+  // max |x[i]|, or -1 when x holds a NaN or an infinity (exact: the same on every tier)
+  float (*max_abs)(const float* x, size_t n);
   // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):
   // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
   // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
@@ -32,6 +34,7 @@ const SvdOps* svd_ops_avx512();  // null when not built for x86-64
 
 // Shared by qr.cpp and svd.cpp: max |a|, or a negative value when a holds a NaN or an infinity (index in *bad).
 float max_abs_f32(const float* a, size_t n, size_t* bad);
+float max_abs_portable(const float* a, size_t n);
 // e with max_abs * 2^-e in [0.5, 1) (0 when max_abs is 0 or subnormal-small).
 int pow2_exponent_for(float max_abs);
 // x * 2^e as x * 2^(e/2) * 2^(e - e/2): exact while the result is a normal number (|e| up to 252 works). Build one

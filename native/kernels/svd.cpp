@@ -66,7 +66,7 @@ void rot_portable(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
-constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, nullptr};
+constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, max_abs_portable, nullptr};
 
 Status oom() { return Status(Code::kOutOfMemory, "svd: cannot allocate its work buffers"); }
 Status no_convergence(size_t k, size_t l) {

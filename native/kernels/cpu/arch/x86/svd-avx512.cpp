@@ -53,6 +53,27 @@ double dot_avx512(const float* x, const float* y, size_t n) {
   return hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+float max_abs_avx512(const float* x, size_t n) {
+  const __m512 big = _mm512_set1_ps(3.4028235e38f);
+  __m512 m0 = _mm512_setzero_ps(), m1 = m0;
+  __mmask16 bad = 0;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i)), b = _mm512_abs_ps(_mm512_loadu_ps(x + i + 16));
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(b, big, _CMP_NLE_UQ);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+    const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + i));
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+    m0 = _mm512_max_ps(m0, a);
+  }
+  if (bad) return -1.0f;
+  return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
 void axpy_avx512(float* y, const float* x, size_t n, float alpha) {
   const __m512 a = _mm512_set1_ps(alpha);
   size_t i = 0;
@@ -178,7 +199,7 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float ti
 #endif
 
 const SvdOps* svd_ops_avx512() {
-  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, jacobi16_avx512};
+  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, max_abs_avx512, jacobi16_avx512};
   return cpu_features().avx512f ? &ops : nullptr;
 }
 
