@@ -16,7 +16,7 @@
 // svd_f32: Householder QR of A (or of A^T when wide), then W = R (Jacobi on R^T: converges in fewer sweeps), in
 // parallel: the rows are cut into blocks of bs rows; a sweep first runs all pairs inside each block, then the
 // block pairs of a round-robin tournament, the disjoint block pairs of a round in parallel (in 2 x 2 sub-blocks
-// whose four rows stay in L1 while their four pairs run). The rows are sorted by norm before each sweep. The order
+// whose four rows stay in L1 while their four pairs run). Each sweep visits the rows in order of decreasing norm. The order
 // depends only on the sizes, never on the thread count. Finally U = Q J (tall) or Vt = J^T Q^T (wide) through sgemm.
 #include <algorithm>
 #include <cmath>
@@ -260,13 +260,11 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
     lo = b * bs;
     hi = std::min(k, lo + bs);
   };
-  std::vector<size_t> perm(k);
-  std::vector<float> tmp;
-  std::vector<double> tnrm(k);
+  std::vector<size_t> ord(k);
   for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
     {
-      // Squared norms recomputed (they are tracked as |w_i|^2 - t g, |w_j|^2 + t g within a sweep), and the rows
-      // sorted by them, descending (ties by index): a little faster convergence.
+      // Squared norms recomputed (they are tracked as |w_i|^2 - t g, |w_j|^2 + t g within a sweep), and the sweep
+      // visits the rows sorted by them, descending (ties by index): a little faster convergence.
       WS_RETURN_IF_ERROR(parallel_for(
           chunk_count(k, 64),
           [&](size_t c) {
@@ -274,15 +272,14 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
             return Status::ok();
           },
           cancel));
-      std::iota(perm.begin(), perm.end(), 0);
-      std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
-      tmp.assign(w, w + k * l);
-      for (size_t i = 0; i < k; ++i) std::memcpy(w + i * l, tmp.data() + perm[i] * l, l * sizeof(float));
-      tmp.assign(jt, jt + k * k);
-      for (size_t i = 0; i < k; ++i) std::memcpy(jt + i * k, tmp.data() + perm[i] * k, k * sizeof(float));
-      for (size_t i = 0; i < k; ++i) tnrm[i] = nrm[perm[i]];
-      nrm = tnrm;
+      std::iota(ord.begin(), ord.end(), 0);
+      std::stable_sort(ord.begin(), ord.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
     }
+    // Position i of the sweep order is row ord[i].
+    auto pair = [&](size_t i, size_t j) {
+      const size_t a = ord[i], b = ord[j];
+      return jacobi_pair(w + a * l, w + b * l, nrm[a], nrm[b], jt + a * k, jt + b * k, l, k, tol, ops);
+    };
     std::fill(counts.begin(), counts.end(), 0);
     WS_RETURN_IF_ERROR(parallel_for(
         nb,
@@ -291,7 +288,7 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
           block(b, lo, hi);
           for (size_t i = lo; i + 1 < hi; ++i)
             for (size_t j = i + 1; j < hi; ++j)
-              counts[b] += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+              counts[b] += pair(i, j);
           return Status::ok();
         },
         cancel));
@@ -318,7 +315,7 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
               for (size_t j0 = qlo; j0 < qhi; j0 += 2)
                 for (size_t i = i0; i < std::min(i0 + 2, phi); ++i)
                   for (size_t j = j0; j < std::min(j0 + 2, qhi); ++j)
-                    rot += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+                    rot += pair(i, j);
             counts[p] += rot;
             return Status::ok();
           },
