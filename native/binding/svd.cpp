@@ -107,4 +107,10 @@ Napi::Value Svd(const Napi::CallbackInfo& info) {
       {info[0], info[5], info[6], info[7]}, pin_owners(info[8]), get_abort_flag(info[9]));
 }
 
+// svdSetMaxSweeps(n) -> previous cap (tests only: drives the ERR_NO_CONVERGENCE path; 0 restores the default).
+Napi::Value SvdSetMaxSweeps(const Napi::CallbackInfo& info) {
+  const size_t n = get_size(info[0], "n");
+  return Napi::Number::New(info.Env(), svd_set_max_sweeps(static_cast<int>(std::min<size_t>(n, 1000))));
+}
+
 }  // namespace ws::binding

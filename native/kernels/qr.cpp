@@ -85,17 +85,25 @@ Status apply_block(const Panel& p, bool trans, float* y, size_t cols, std::vecto
 
 }  // namespace
 
-float max_abs_f32(const float* a, size_t n, size_t* bad) {
-  float mx = 0.0f;
+float max_abs_portable(const float* a, size_t n) {
+  float m = 0.0f;
   for (size_t i = 0; i < n; ++i) {
     const float x = std::fabs(a[i]);
-    if (!(x <= 3.4028235e38f)) {
-      *bad = i;
-      return -1.0f;
-    }
-    mx = std::max(mx, x);
+    if (!(x <= 3.4028235e38f)) return -1.0f;
+    m = x > m ? x : m;
   }
-  return mx;
+  return m;
+}
+
+float max_abs_f32(const float* a, size_t n, size_t* bad) {
+  const float m = svd_ops().max_abs(a, n);
+  if (m >= 0.0f) return m;
+  for (size_t j = 0; j < n; ++j)
+    if (!(std::fabs(a[j]) <= 3.4028235e38f)) {
+      *bad = j;
+      break;
+    }
+  return -1.0f;
 }
 
 int pow2_exponent_for(float max_abs) {
@@ -203,11 +211,14 @@ Status qr_f32(size_t m, size_t n, const float* a, float* q, float* r, const std:
   }
   for (size_t i = 0; i < m * n; ++i) work[i] = a[i] * f1 * f2;
   WS_RETURN_IF_ERROR(qr_blocked(m, n, work.get(), q, r, cancel));
-  for (size_t i = 0; i < k * n; ++i) r[i] = scale_pow2(r[i], e);
+  const Pow2 back(e);
+  for (size_t i = 0; i < k * n; ++i) r[i] = back(r[i]);
   return Status::ok();
 }
 
-Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
+namespace {
+
+Status qr_ref_impl(size_t m, size_t n, const float* a, float* q, float* r) {
   const size_t k = std::min(m, n);
   if (k == 0) return Status::ok();
   size_t bad = 0;
@@ -216,8 +227,9 @@ Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
   const int e = pow2_exponent_for(mx);
   // Columns contiguous: at[j * m + i] = a[i][j] * scale.
   std::vector<float> at(m * n), tau(k);
+  const Pow2 down(-e);
   for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j) at[j * m + i] = scale_pow2(a[i * n + j], -e);
+    for (size_t j = 0; j < n; ++j) at[j * m + i] = down(a[i * n + j]);
   auto dot = [](const float* x, const float* y, size_t len) {
     double s = 0.0;
     for (size_t i = 0; i < len; ++i) s += static_cast<double>(x[i]) * y[i];
@@ -260,8 +272,19 @@ Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
     for (size_t i = 0; i < m; ++i) q[i * k + j] = col[i];
   }
   fix_signs(m, n, k, q, r);
-  for (size_t i = 0; i < k * n; ++i) r[i] = scale_pow2(r[i], e);
+  const Pow2 back(e);
+  for (size_t i = 0; i < k * n; ++i) r[i] = back(r[i]);
   return Status::ok();
+}
+
+}  // namespace
+
+Status qr_f32_ref(size_t m, size_t n, const float* a, float* q, float* r) {
+  try {
+    return qr_ref_impl(m, n, a, q, r);
+  } catch (const std::bad_alloc&) {
+    return oom("its work buffers");
+  }
 }
 
 }  // namespace ws

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Vector helpers shared by the QR and SVD kernels (qr.cpp, svd.cpp): a portable version in svd.cpp and an AVX-512
-// one in cpu/arch/x86/svd-avx512.cpp, picked by svd_ops() from simd_level(). Dots accumulate in f32 lanes (16
-// strided partial sums, then added in f64), so one tier gives the same bits for any thread count.
+// one in cpu/arch/x86/svd-avx512.cpp, picked by svd_ops() from simd_level(). Dots accumulate in 64 f32 partial sums
+// (element i into sum i mod 64, folded as in fold64 / dot_avx512, then 16 lanes added in f64), the same on both
+// tiers, so results have the same bits on every tier and for any thread count.
 #pragma once
 
 #include <atomic>
@@ -19,13 +20,13 @@ struct SvdOps {
   void (*axpy)(float* y, const float* x, size_t n, float alpha);
   // x' = fma(-s, y, c x), y' = fma(s, x, c y)
   void (*rot)(float* x, float* y, size_t n, float c, float s);
-  // rot, and the squared norms of x' and y'
-  void (*rot_norms)(float* x, float* y, size_t n, float c, float s, double* nx, double* ny);
+  // max |x[i]|, or -1 when x holds a NaN or an infinity (exact: the same on every tier)
+  float (*max_abs)(const float* x, size_t n);
   // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):
   // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
   // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
   // its own matrix, so results do not depend on how matrices are grouped. Returns the sweeps run, or -1 at the cap.
-  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps);
+  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps);
 };
 
 const SvdOps& svd_ops();
@@ -33,13 +34,17 @@ const SvdOps* svd_ops_avx512();  // null when not built for x86-64
 
 // Shared by qr.cpp and svd.cpp: max |a|, or a negative value when a holds a NaN or an infinity (index in *bad).
 float max_abs_f32(const float* a, size_t n, size_t* bad);
+float max_abs_portable(const float* a, size_t n);
 // e with max_abs * 2^-e in [0.5, 1) (0 when max_abs is 0 or subnormal-small).
 int pow2_exponent_for(float max_abs);
-// x * 2^e, exact while the result is a normal number (two factors, so |e| up to 252 works).
-inline float scale_pow2(float x, int e) {
-  const int h = e / 2;
-  return x * std::ldexp(1.0f, h) * std::ldexp(1.0f, e - h);
-}
+// x * 2^e as x * 2^(e/2) * 2^(e - e/2): exact while the result is a normal number (|e| up to 252 works). Build one
+// Pow2 per matrix and apply it per element.
+struct Pow2 {
+  float f1, f2;
+  explicit Pow2(int e) : f1(std::ldexp(1.0f, e / 2)), f2(std::ldexp(1.0f, e - e / 2)) {}
+  float operator()(float x) const { return x * f1 * f2; }
+};
+inline float scale_pow2(float x, int e) { return Pow2(e)(x); }
 
 // Blocked Householder QR of the m x n row-major matrix a (overwritten). Writes r [k x n] (upper triangular, diagonal
 // >= 0) and, when q is not null, the thin q [m x k].

@@ -2,19 +2,22 @@
 // Singular value decompositions (see svd.h), all by one-sided (Hestenes) Jacobi on the rows of a k x L working
 // matrix W (the columns of the matrix being orthogonalized), with the rotations accumulated in Jt (k x k, rows =
 // columns of J). A pair (i, j) with g = w_i . w_j is rotated when |g| > tol sqrt(|w_i|^2 |w_j|^2); the rotation
-// (Rutishauser's formulas, computed in f64) zeroes g, and the squared norms are recomputed in the same pass. A sweep
-// with no rotation ends the iteration; kMaxSweeps sweeps without that end in kNoConvergence.
+// (Rutishauser's formulas) zeroes g. Squared norms are recomputed at the start of each sweep and tracked within it
+// (|w_i|^2 - t g, |w_j|^2 + t g). A sweep with no rotation ends the iteration; reaching the sweep cap (60) without
+// one ends in kNoConvergence.
 //
 // When W has converged: sigma_j = |w_j| (sorted descending, ties by index), the normalized rows w_j / sigma_j are
 // one factor and Jt the other. Rows whose norm is zero (or below kTiny, where f32 products would underflow) are
-// replaced by a completion of the basis (Gram-Schmidt of unit vectors in f64), so the factors stay orthonormal.
+// replaced by a completion of the basis (Gram-Schmidt of unit vectors, or a Householder QR when many are missing;
+// f64), so the factors stay orthonormal.
 //
-// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order, one matrix per chunk.
+// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order; with AVX-512, 16 matrices per chunk in the 16
+// lanes (SvdOps::jacobi16), each lane with exactly the arithmetic of jacobi_serial, else one matrix per chunk.
 // svd_f32: Householder QR of A (or of A^T when wide), then W = R (Jacobi on R^T: converges in fewer sweeps), in
 // parallel: the rows are cut into blocks of bs rows; a sweep first runs all pairs inside each block, then the
-// block pairs of a round-robin tournament, the disjoint block pairs of a round in parallel (a block pair's rows,
-// 2 bs (L + k) floats, stay in L2 while its bs^2 pairs run). The order depends only on the sizes, never on the
-// thread count. Finally U = Q J (tall) or Vt = J^T Q^T (wide) through sgemm.
+// block pairs of a round-robin tournament, the disjoint block pairs of a round in parallel (in 2 x 2 sub-blocks
+// whose four rows stay in L1 while their four pairs run). Each sweep visits the rows in order of decreasing norm. The order
+// depends only on the sizes, never on the thread count. Finally U = Q J (tall) or Vt = J^T Q^T (wide) through sgemm.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,8 +25,6 @@
 #include <numeric>
 #include <string>
 #include <vector>
-#include <cstdio>
-#include <cstdlib>
 
 #include "svd-kernels.h"
 #include "weightsmith/cpu.h"
@@ -35,7 +36,8 @@ namespace ws {
 
 namespace {
 
-constexpr int kMaxSweeps = 60;
+constexpr int kDefaultMaxSweeps = 60;
+std::atomic<int> g_max_sweeps{kDefaultMaxSweeps};  // svd_set_max_sweeps (tests)
 constexpr double kTiny = 1e-30;  // squared norms below this count as zero (the matrix is scaled to max |a| < 1)
 
 // Portable vector helpers with the lanes of the AVX-512 ones: 64 partial sums (element i into i mod 64), folded as
@@ -64,25 +66,11 @@ void rot_portable(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
-void rot_norms_portable(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
-  float ax[64] = {}, ay[64] = {};
-  for (size_t i = 0; i < n; ++i) {
-    const float a = x[i], b = y[i];
-    const float p = std::fma(-s, b, c * a), q = std::fma(s, a, c * b);
-    x[i] = p;
-    y[i] = q;
-    ax[i % 64] = std::fma(p, p, ax[i % 64]);
-    ay[i % 64] = std::fma(q, q, ay[i % 64]);
-  }
-  *nx = fold64(ax);
-  *ny = fold64(ay);
-}
-
-constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, rot_norms_portable, nullptr};
+constexpr SvdOps kPortable = {dot_portable, axpy_portable, rot_portable, max_abs_portable, nullptr};
 
 Status oom() { return Status(Code::kOutOfMemory, "svd: cannot allocate its work buffers"); }
 Status no_convergence(size_t k, size_t l) {
-  return Status(Code::kNoConvergence, "svd: one-sided Jacobi did not converge in " + std::to_string(kMaxSweeps) +
+  return Status(Code::kNoConvergence, "svd: one-sided Jacobi did not converge in " + std::to_string(g_max_sweeps.load()) +
                                           " sweeps (" + std::to_string(k) + " x " + std::to_string(l) + ")");
 }
 
@@ -97,9 +85,57 @@ inline bool jacobi_pair(float* wi, float* wj, double& ni, double& nj, float* ji,
   const double zeta = (nj - ni) / (2.0 * g);
   const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
   const double c = 1.0 / std::sqrt(1.0 + t * t), s = c * t;
-  ops.rot_norms(wi, wj, l, static_cast<float>(c), static_cast<float>(s), &ni, &nj);
+  ops.rot(wi, wj, l, static_cast<float>(c), static_cast<float>(s));
+  ni -= t * g;
+  nj += t * g;
   ops.rot(ji, jj, k, static_cast<float>(c), static_cast<float>(s));
   return true;
+}
+
+// Completes the basis when many rows are missing: Householder QR (f64) of the r = done.size() orthonormal rows of lw
+// (as columns), then row zero[t] = Q e_(r + t), orthogonal to them and to each other. Cost r^2 L + 2 |zero| r L.
+void complete_householder(size_t l, float* lw, const std::vector<size_t>& done, const std::vector<size_t>& zero) {
+  const size_t r = done.size();
+  std::vector<double> v(r * l), tau(r, 0.0);
+  for (size_t c = 0; c < r; ++c)
+    for (size_t i = 0; i < l; ++i) v[c * l + i] = lw[done[c] * l + i];
+  for (size_t c = 0; c < r; ++c) {
+    double* x = &v[c * l];
+    double sigma2 = 0.0;
+    for (size_t i = c + 1; i < l; ++i) sigma2 += x[i] * x[i];
+    if (sigma2 == 0.0) continue;
+    const double alpha = x[c], norm = std::sqrt(alpha * alpha + sigma2), beta = alpha >= 0 ? -norm : norm;
+    tau[c] = (beta - alpha) / beta;
+    const double inv = 1.0 / (alpha - beta);
+    for (size_t i = c + 1; i < l; ++i) x[i] *= inv;
+    x[c] = beta;
+    for (size_t d = c + 1; d < r; ++d) {
+      double* y = &v[d * l];
+      double g = y[c];
+      for (size_t i = c + 1; i < l; ++i) g += x[i] * y[i];
+      g *= tau[c];
+      y[c] -= g;
+      for (size_t i = c + 1; i < l; ++i) y[i] -= g * x[i];
+    }
+  }
+  std::vector<double> x(l);
+  for (size_t t = 0; t < zero.size(); ++t) {
+    std::fill(x.begin(), x.end(), 0.0);
+    x[r + t] = 1.0;
+    for (size_t c = r; c-- > 0;) {
+      if (tau[c] == 0.0) continue;
+      const double* h = &v[c * l];
+      double g = x[c];
+      for (size_t i = c + 1; i < l; ++i) g += h[i] * x[i];
+      g *= tau[c];
+      x[c] -= g;
+      for (size_t i = c + 1; i < l; ++i) x[i] -= g * h[i];
+    }
+    double nx = 0.0;
+    for (double a : x) nx += a * a;
+    const double inv = 1.0 / std::sqrt(nx);
+    for (size_t i = 0; i < l; ++i) lw[zero[t] * l + i] = static_cast<float>(x[i] * inv);
+  }
 }
 
 // The converged W (k x L) and Jt (k x k): sigma sorted descending, the normalized (and completed) rows of W and the
@@ -128,10 +164,16 @@ void finish(size_t k, size_t l, const float* w, const float* jt, int e, float* l
     for (size_t i = 0; i < l; ++i) lw[r * l + i] = static_cast<float>(w[j * l + i] * inv);
   }
   if (zero.empty()) return;
-  // Complete the basis: unit vectors e_p, orthogonalized twice against the rows set so far, in f64.
   std::vector<size_t> done;
   for (size_t r = 0; r < k; ++r)
     if (nrm[perm[r]] >= kTiny) done.push_back(r);
+  const double nr = static_cast<double>(done.size()), nz = static_cast<double>(zero.size());
+  // Gram-Schmidt costs about 4 |zero| (r + |zero| / 2) L, the Householder route r^2 L + 2 |zero| r L.
+  if (nr * nr + 2.0 * nz * nr < 4.0 * nz * (nr + nz / 2.0)) {
+    complete_householder(l, lw, done, zero);
+    return;
+  }
+  // Few missing rows: complete with unit vectors e_p, orthogonalized twice against the rows set so far, in f64.
   std::vector<double> x(l), best(l);
   size_t p = 0;
   for (size_t r : zero) {
@@ -165,13 +207,15 @@ inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
 // Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
 // FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (recomputed at the start of each
-// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the rotation in f64.
+// sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the tangent t in f32 too (t = 1 / (2 zeta) once
+// zeta^2 would overflow), c and s from it in f64, rounded once.
 // Returns the number of sweeps or -1.
-int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
+int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<float> nrm(k);
-  for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
+  const float tiny = static_cast<float>(kTiny);
+  for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
     for (size_t i = 0; i < k; ++i) {
       float acc[4] = {};
       for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
@@ -184,16 +228,17 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, double tol) {
         float* wj = w + j * l;
         float g4[4] = {};
         for (size_t r = 0; r < l; ++r) g4[r & 3] = std::fma(wi[r], wj[r], g4[r & 3]);
-        const double gd = sum4(g4), ni = nrm[i], nj = nrm[j];
-        if (!(ni >= kTiny && nj >= kTiny && std::fabs(gd) > tol * std::sqrt(ni * nj))) continue;
-        const double zeta = (nj - ni) / (2.0 * gd);
-        const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1.0 + zeta * zeta));
-        const double cd = 1.0 / std::sqrt(1.0 + t * t);
+        const float g = sum4(g4), ni = nrm[i], nj = nrm[j];
+        if (!(ni >= tiny && nj >= tiny && std::fabs(g) > tol * (std::sqrt(ni) * std::sqrt(nj)))) continue;
+        const float zeta = (nj - ni) / (2.0f * g), az = std::fabs(zeta);
+        const float t = az > 1e18f ? 0.5f / zeta : (zeta >= 0 ? 1.0f : -1.0f) / (az + std::sqrt(1.0f + zeta * zeta));
+        const double cd = 1.0 / std::sqrt(1.0 + static_cast<double>(t) * t);
         const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
         any = true;
         rot_portable(wi, wj, l, c, s);
-        nrm[i] = static_cast<float>(ni - t * gd);
-        nrm[j] = static_cast<float>(nj + t * gd);
+        const float tg = t * g;
+        nrm[i] = ni - tg;
+        nrm[j] = nj + tg;
         rot_portable(jt + i * k, jt + j * k, k, c, s);
       }
     if (!any) return sweep;
@@ -206,9 +251,8 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<double> nrm(k);
-  for (size_t i = 0; i < k; ++i) nrm[i] = ops.dot(w + i * l, w + i * l, l);
   const double tol = tolerance(l);
-  const size_t bs = std::clamp<size_t>(65536 / (l + k), 8, 64);
+  const size_t bs = std::clamp<size_t>(131072 / (l + k), 16, 64);
   const size_t nb = chunk_count(k, bs);
   const size_t players = nb + (nb & 1);
   std::vector<size_t> counts(std::max<size_t>(nb, 1));
@@ -216,21 +260,26 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
     lo = b * bs;
     hi = std::min(k, lo + bs);
   };
-  std::vector<size_t> perm(k);
-  std::vector<float> tmp;
-  std::vector<double> tnrm(k);
-  for (int sweep = 1; sweep <= kMaxSweeps; ++sweep) {
-    if (getenv("WS_SORT")) {
-      // Rows sorted by norm, descending (ties by index), before each sweep.
-      std::iota(perm.begin(), perm.end(), 0);
-      std::stable_sort(perm.begin(), perm.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
-      tmp.assign(w, w + k * l);
-      for (size_t i = 0; i < k; ++i) std::memcpy(w + i * l, tmp.data() + perm[i] * l, l * sizeof(float));
-      tmp.assign(jt, jt + k * k);
-      for (size_t i = 0; i < k; ++i) std::memcpy(jt + i * k, tmp.data() + perm[i] * k, k * sizeof(float));
-      for (size_t i = 0; i < k; ++i) tnrm[i] = nrm[perm[i]];
-      nrm = tnrm;
+  std::vector<size_t> ord(k);
+  for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
+    {
+      // Squared norms recomputed (they are tracked as |w_i|^2 - t g, |w_j|^2 + t g within a sweep), and the sweep
+      // visits the rows sorted by them, descending (ties by index): a little faster convergence.
+      WS_RETURN_IF_ERROR(parallel_for(
+          chunk_count(k, 64),
+          [&](size_t c) {
+            for (size_t i = c * 64; i < std::min(k, c * 64 + 64); ++i) nrm[i] = ops.dot(w + i * l, w + i * l, l);
+            return Status::ok();
+          },
+          cancel));
+      std::iota(ord.begin(), ord.end(), 0);
+      std::stable_sort(ord.begin(), ord.end(), [&](size_t x, size_t y) { return nrm[x] > nrm[y]; });
     }
+    // Position i of the sweep order is row ord[i].
+    auto pair = [&](size_t i, size_t j) {
+      const size_t a = ord[i], b = ord[j];
+      return jacobi_pair(w + a * l, w + b * l, nrm[a], nrm[b], jt + a * k, jt + b * k, l, k, tol, ops);
+    };
     std::fill(counts.begin(), counts.end(), 0);
     WS_RETURN_IF_ERROR(parallel_for(
         nb,
@@ -239,7 +288,7 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
           block(b, lo, hi);
           for (size_t i = lo; i + 1 < hi; ++i)
             for (size_t j = i + 1; j < hi; ++j)
-              counts[b] += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+              counts[b] += pair(i, j);
           return Status::ok();
         },
         cancel));
@@ -266,7 +315,7 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
               for (size_t j0 = qlo; j0 < qhi; j0 += 2)
                 for (size_t i = i0; i < std::min(i0 + 2, phi); ++i)
                   for (size_t j = j0; j < std::min(j0 + 2, qhi); ++j)
-                    rot += jacobi_pair(w + i * l, w + j * l, nrm[i], nrm[j], jt + i * k, jt + j * k, l, k, tol, ops);
+                    rot += pair(i, j);
             counts[p] += rot;
             return Status::ok();
           },
@@ -274,7 +323,6 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
     }
     size_t total = 0;
     for (size_t c : counts) total += c;
-    if (getenv("WS_DBG")) fprintf(stderr, "sweep %d rotations %zu\n", sweep, total);
     if (total == 0) return Status::ok();
   }
   return no_convergence(k, l);
@@ -293,8 +341,9 @@ Status check_input(const char* what, const float* a, size_t count, int* e) {
 void pack_direct(size_t m, size_t n, const float* a, int e, float* dst, size_t stride) {
   const bool tall = m >= n;
   const size_t l = tall ? m : n;
+  const Pow2 down(-e);
   for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j) dst[(tall ? j * l + i : i * l + j) * stride] = scale_pow2(a[i * n + j], -e);
+    for (size_t j = 0; j < n; ++j) dst[(tall ? j * l + i : i * l + j) * stride] = down(a[i * n + j]);
 }
 
 // From the converged W (k x L) and Jt to u, s, vt of the m x n matrix; lw (k x L) and jp (k x k) are scratch.
@@ -315,6 +364,12 @@ void output_direct(size_t m, size_t n, int e, const float* w, const float* jt, f
 }
 
 }  // namespace
+
+int svd_set_max_sweeps(int n) {
+  const int old = g_max_sweeps.load();
+  g_max_sweeps.store(n > 0 ? n : kDefaultMaxSweeps);
+  return old;
+}
 
 const SvdOps& svd_ops() {
 #if defined(__x86_64__)
@@ -363,8 +418,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
           WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
           if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
         }
-        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), tol, kTiny, kMaxSweeps) : 0;
-        if (getenv("WS_DBG") && grp == 0) fprintf(stderr, "sweeps %d\n", sw);
+        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), static_cast<float>(tol), static_cast<float>(kTiny), g_max_sweeps.load()) : 0;
         if (sw < 0) return no_convergence(k, l);
         for (size_t t = 0; t < nb; ++t) {
           const size_t b = b0 + t;
@@ -373,7 +427,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
             for (size_t i = 0; i < k * k; ++i) jt[i] = jl[i * lanes + t];
           } else {
             pack_direct(m, n, a + b * m * n, e[t], w.data(), 1);
-            if (jacobi_serial(k, l, w.data(), jt.data(), tol) < 0) return no_convergence(k, l);
+            if (jacobi_serial(k, l, w.data(), jt.data(), static_cast<float>(tol)) < 0) return no_convergence(k, l);
           }
           output_direct(m, n, e[t], w.data(), jt.data(), lw.data(), jp.data(), u + b * m * k, s + b * k, vt + b * k * n);
         }
@@ -382,8 +436,10 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
       cancel);
 }
 
-Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
-               const std::atomic<bool>* cancel) {
+namespace {
+
+Status svd_f32_impl(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
+                    const std::atomic<bool>* cancel) {
   const size_t k = std::min(m, n);
   if (k == 0) return Status::ok();
   if (rank < 1 || rank > k) return Status(Code::kOutOfRange, "svd: rank must be in [1, min(m, n)]");
@@ -405,11 +461,12 @@ Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float*
     return oom();
   }
   // x = 2^-e A (tall) or 2^-e A^T (wide), l x k.
+  const Pow2 down(-e);
   if (tall) {
-    for (size_t i = 0; i < m * n; ++i) x[i] = scale_pow2(a[i], -e);
+    for (size_t i = 0; i < m * n; ++i) x[i] = down(a[i]);
   } else {
     for (size_t i = 0; i < m; ++i)
-      for (size_t j = 0; j < n; ++j) x[j * m + i] = scale_pow2(a[i * n + j], -e);
+      for (size_t j = 0; j < n; ++j) x[j * m + i] = down(a[i * n + j]);
   }
   WS_RETURN_IF_ERROR(qr_blocked(l, k, x.data(), q.data(), r.data(), cancel));
   WS_RETURN_IF_ERROR(jacobi_blocked(k, k, r.data(), jt.data(), ops, cancel));
@@ -429,15 +486,16 @@ Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float*
   return Status::ok();
 }
 
-Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
+Status svd_f32_ref_impl(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
   const size_t k = std::min(m, n), l = std::max(m, n);
   if (k == 0) return Status::ok();
   int e = 0;
   WS_RETURN_IF_ERROR(check_input("svd", a, m * n, &e));
   const bool tall = m >= n;
   std::vector<float> w(k * l), jt(k * k, 0.0f), jp(k * k), lw(k * l);
+  const Pow2 down(-e);
   for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j) (tall ? w[j * m + i] : w[i * n + j]) = scale_pow2(a[i * n + j], -e);
+    for (size_t j = 0; j < n; ++j) (tall ? w[j * m + i] : w[i * n + j]) = down(a[i * n + j]);
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   const double tol = tolerance(l);
   auto dot = [&](const float* x, const float* y, size_t len) {
@@ -447,7 +505,7 @@ Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float
   };
   int sweep = 1;
   for (;; ++sweep) {
-    if (sweep > kMaxSweeps) return no_convergence(k, l);
+    if (sweep > g_max_sweeps.load()) return no_convergence(k, l);
     size_t rotations = 0;
     for (size_t i = 0; i + 1 < k; ++i)
       for (size_t j = i + 1; j < k; ++j) {
@@ -477,6 +535,25 @@ Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float
     for (size_t j = 0; j < k; ++j) u[i * k + j] = tall ? lw[j * m + i] : jp[j * k + i];
   std::memcpy(vt, tall ? jp.data() : lw.data(), k * n * sizeof(float));
   return Status::ok();
+}
+
+}  // namespace
+
+Status svd_f32(size_t m, size_t n, const float* a, size_t rank, float* u, float* s, float* vt,
+               const std::atomic<bool>* cancel) {
+  try {
+    return svd_f32_impl(m, n, a, rank, u, s, vt, cancel);
+  } catch (const std::bad_alloc&) {
+    return oom();
+  }
+}
+
+Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float* vt) {
+  try {
+    return svd_f32_ref_impl(m, n, a, u, s, vt);
+  } catch (const std::bad_alloc&) {
+    return oom();
+  }
 }
 
 }  // namespace ws

@@ -36,6 +36,12 @@ function lowRank(m: number, n: number, r: number, seed: number): Float32Array {
   return a;
 }
 
+function transpose(a: Float32Array, m: number, n: number): Float32Array {
+  const t = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) t[j * m + i] = a[i * n + j];
+  return t;
+}
+
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 // max |XᵀX - I| for X [rows, cols] (orthonormal columns), in f64.
@@ -197,6 +203,17 @@ describe('svd', () => {
       const b = svdBatchedSync(tensor(z, [1, m, n]));
       checkSvd(z, m, n, b.U.data as Float32Array, b.S.data as Float32Array, b.Vt.data as Float32Array, `zero batched ${m}x${n}`);
     }
+    // Exact zero columns: few (completed by Gram-Schmidt) and many (completed through a Householder QR).
+    for (const zeros of [5, 30]) {
+      const m = 60, n = 40, a = rand(m * n, 21);
+      for (let i = 0; i < m; i++) for (let j = 0; j < zeros; j++) a[i * n + ((j * 7) % n)] = 0;
+      for (const [mm, nn, data] of [[m, n, a], [n, m, transpose(a, m, n)]] as [number, number, Float32Array][]) {
+        const r = svdSync(tensor(data, [mm, nn]));
+        checkSvd(data, mm, nn, r.U.data as Float32Array, r.S.data as Float32Array, r.Vt.data as Float32Array, `${zeros} zero columns ${mm}x${nn}`);
+        const b = svdBatchedSync(tensor(data, [1, mm, nn]));
+        checkSvd(data, mm, nn, b.U.data as Float32Array, b.S.data as Float32Array, b.Vt.data as Float32Array, `${zeros} zero columns batched ${mm}x${nn}`);
+      }
+    }
     for (const scale of [1e30, 1e-30, 3e37]) {
       const base = rand(20 * 12, 9), a = base.map((x) => x * scale);
       const r = svdSync(tensor(a, [20, 12]));
@@ -204,6 +221,21 @@ describe('svd', () => {
       checkSvd(a, 20, 12, r.U.data as Float32Array, r.S.data as Float32Array, r.Vt.data as Float32Array, `scale ${scale}`);
       checkValues(r.S.data as Float32Array, Array.from(r1.S.data as Float32Array, (x) => x * scale), `scale ${scale}`, 1e-5);
     }
+  });
+
+  it('ends in ERR_NO_CONVERGENCE at the sweep cap (never an endless loop)', async () => {
+    const a = tensor(rand(20 * 20, 4), [20, 20]);
+    const old = native.svdSetMaxSweeps(1);
+    try {
+      expect(() => svdSync(a)).toThrow(expect.objectContaining({ code: 'ERR_NO_CONVERGENCE' }));
+      expect(() => svdBatchedSync(tensor(a.data as Float32Array, [1, 20, 20]))).toThrow(expect.objectContaining({ code: 'ERR_NO_CONVERGENCE' }));
+      await expect(svd(a)).rejects.toMatchObject({ code: 'ERR_NO_CONVERGENCE' });
+      const u = new Float32Array(400), s = new Float32Array(20), vt = new Float32Array(400);
+      expect(() => native.svdSync(a.data as Float32Array, 1, 20, 20, 20, u, s, vt, 'ref')).toThrow(expect.objectContaining({ code: 'ERR_NO_CONVERGENCE' }));
+    } finally {
+      native.svdSetMaxSweeps(old);
+    }
+    expect(svdSync(a).S.shape).toEqual([20]);
   });
 
   it('runs async on the pool, converts f16/bf16/f64, and refuses bad input', async () => {
@@ -234,6 +266,11 @@ describe('svd', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(svd(a, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    // Aborted while running: the Jacobi sweeps stop at the next round.
+    const late = new AbortController();
+    const running = svd(tensor(rand(600 * 600, 8), [600, 600]), { signal: late.signal });
+    setTimeout(() => late.abort(), 20);
+    await expect(running).rejects.toMatchObject({ code: 'ABORT_ERR' });
     await expect(svdBatched(tensor(rand(2 * 12 * 8, 3), [2, 12, 8]), { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
   });
 });

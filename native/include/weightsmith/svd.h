@@ -35,4 +35,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
 // The reference: plain cyclic one-sided Jacobi on the columns of a (scalar, f64 dot products), no preconditioning.
 Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float* vt);
 
+// The Jacobi sweep cap (default 60; n <= 0 restores it). For tests of the kNoConvergence path; returns the old cap.
+int svd_set_max_sweeps(int n);
+
 }  // namespace ws

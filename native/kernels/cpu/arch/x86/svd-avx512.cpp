@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// AVX-512 vector helpers of the QR and SVD kernels (see svd-kernels.h): 16-lane dot products and plane rotations,
-// tails through masked loads, the same lane assignment as the portable versions (lane = index mod 16) so both
-// tiers give the same partial sums. The target is switched on per function after the includes.
+// AVX-512 vector helpers of the QR and SVD kernels (see svd-kernels.h): dot products in four 16-lane accumulators and
+// plane rotations, tails through masked loads, with the partial sums of the portable versions (element i into sum
+// i mod 64), so both tiers give the same bits; and the batched Jacobi kernel with one matrix per lane. The target is
+// switched on per function after the includes.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -52,6 +53,27 @@ double dot_avx512(const float* x, const float* y, size_t n) {
   return hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+float max_abs_avx512(const float* x, size_t n) {
+  const __m512 big = _mm512_set1_ps(3.4028235e38f);
+  __m512 m0 = _mm512_setzero_ps(), m1 = m0;
+  __mmask16 bad = 0;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + i)), b = _mm512_abs_ps(_mm512_loadu_ps(x + i + 16));
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(b, big, _CMP_NLE_UQ);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+    const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + i));
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+    m0 = _mm512_max_ps(m0, a);
+  }
+  if (bad) return -1.0f;
+  return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
 void axpy_avx512(float* y, const float* x, size_t n, float alpha) {
   const __m512 a = _mm512_set1_ps(alpha);
   size_t i = 0;
@@ -78,38 +100,6 @@ void rot_avx512(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
-inline void rot_norm_step(float* x, float* y, __mmask16 k, __m512 vc, __m512 vs, __m512& ax, __m512& ay) {
-  const __m512 a = _mm512_maskz_loadu_ps(k, x), b = _mm512_maskz_loadu_ps(k, y);
-  const __m512 p = _mm512_fnmadd_ps(vs, b, _mm512_mul_ps(vc, a));
-  const __m512 q = _mm512_fmadd_ps(vs, a, _mm512_mul_ps(vc, b));
-  _mm512_mask_storeu_ps(x, k, p);
-  _mm512_mask_storeu_ps(y, k, q);
-  ax = _mm512_mask3_fmadd_ps(p, p, ax, k);
-  ay = _mm512_mask3_fmadd_ps(q, q, ay, k);
-}
-
-// Norm accumulators as in dot_avx512.
-void rot_norms_avx512(float* x, float* y, size_t n, float c, float s, double* nx, double* ny) {
-  const __m512 vc = _mm512_set1_ps(c), vs = _mm512_set1_ps(s);
-  __m512 ax[4], ay[4];
-  for (int v = 0; v < 4; ++v) ax[v] = ay[v] = _mm512_setzero_ps();
-  size_t i = 0;
-  const __mmask16 full = 0xffff;
-  for (; i + 64 <= n; i += 64) {
-    rot_norm_step(x + i, y + i, full, vc, vs, ax[0], ay[0]);
-    rot_norm_step(x + i + 16, y + i + 16, full, vc, vs, ax[1], ay[1]);
-    rot_norm_step(x + i + 32, y + i + 32, full, vc, vs, ax[2], ay[2]);
-    rot_norm_step(x + i + 48, y + i + 48, full, vc, vs, ax[3], ay[3]);
-  }
-  for (int v = 0; i < n; i += 16, ++v)
-    rot_norm_step(x + i, y + i, n - i >= 16 ? full : tail_mask(n - i), vc, vs, ax[v], ay[v]);
-  *nx = hsum(_mm512_add_ps(_mm512_add_ps(ax[0], ax[1]), _mm512_add_ps(ax[2], ax[3])));
-  *ny = hsum(_mm512_add_ps(_mm512_add_ps(ay[0], ay[1]), _mm512_add_ps(ay[2], ay[3])));
-}
-
-}  // namespace
-
-namespace {
 
 // (a0 + a1) + (a2 + a3): four FMA chains (index mod 4), as in jacobi_serial.
 inline __m512 sum4(const __m512* a) { return _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])); }
@@ -140,40 +130,41 @@ inline __m512 join(__m256 lo, __m256 hi) {
 }
 
 // Rotation parameters for 16 lanes (see jacobi_serial in svd.cpp): the lanes to rotate, c and s.
-// Also the updated squared norms ni - t g, nj + t g (rounded from f64).
-inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, double tol, double tiny, __m512* c, __m512* s, __m512* ni2,
+// Rotation parameters for 16 lanes, t in f32, c and s from it in f64 (see jacobi_serial in svd.cpp): the lanes to rotate, c, s and the
+// updated squared norms ni - t g, nj + t g.
+inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, float tol, float tiny, __m512* c, __m512* s, __m512* ni2,
                             __m512* nj2) {
-  __m512d cc[2], ss[2], n1[2], n2[2];
-  __mmask16 mask = 0;
-  const __m512d one = _mm512_set1_pd(1.0), vtol = _mm512_set1_pd(tol), vtiny = _mm512_set1_pd(tiny);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  __mmask16 m = _mm512_cmp_ps_mask(ni, _mm512_set1_ps(tiny), _CMP_GE_OQ) & _mm512_cmp_ps_mask(nj, _mm512_set1_ps(tiny), _CMP_GE_OQ);
+  const __m512 sq = _mm512_mul_ps(_mm512_sqrt_ps(ni), _mm512_sqrt_ps(nj));
+  m &= _mm512_cmp_ps_mask(_mm512_abs_ps(g), _mm512_mul_ps(_mm512_set1_ps(tol), sq), _CMP_GT_OQ);
+  if (!m) return 0;
+  const __m512 zeta = _mm512_div_ps(_mm512_sub_ps(nj, ni), _mm512_mul_ps(_mm512_set1_ps(2.0f), g));
+  const __m512 az = _mm512_abs_ps(zeta);
+  const __m512 sign = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(zeta, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_set1_ps(-1.0f), one);
+  const __m512 t_small = _mm512_div_ps(sign, _mm512_add_ps(az, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(zeta, zeta)))));
+  const __m512 t_big = _mm512_div_ps(_mm512_set1_ps(0.5f), zeta);
+  const __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(az, _mm512_set1_ps(1e18f), _CMP_GT_OQ), t_small, t_big);
+  // c = 1 / sqrt(1 + t^2) and s = c t in f64 (rounded once to f32: rotations stay orthogonal to half an ulp).
+  __m256 ch[2], sh[2];
   for (int h = 0; h < 2; ++h) {
-    const __m256 gh = half(g, h), nih = half(ni, h), njh = half(nj, h);
-    const __m512d gd = _mm512_cvtps_pd(gh), nid = _mm512_cvtps_pd(nih), njd = _mm512_cvtps_pd(njh);
-    const __m512d ag = _mm512_abs_pd(gd);
-    __mmask8 m = _mm512_cmp_pd_mask(nid, vtiny, _CMP_GE_OQ) & _mm512_cmp_pd_mask(njd, vtiny, _CMP_GE_OQ);
-    m &= _mm512_cmp_pd_mask(ag, _mm512_mul_pd(vtol, _mm512_sqrt_pd(_mm512_mul_pd(nid, njd))), _CMP_GT_OQ);
-    const __m512d zeta = _mm512_div_pd(_mm512_sub_pd(njd, nid), _mm512_mul_pd(_mm512_set1_pd(2.0), gd));
-    const __m512d az = _mm512_abs_pd(zeta);
-    const __m512d sign = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(zeta, _mm512_setzero_pd(), _CMP_GE_OQ), _mm512_set1_pd(-1.0), one);
-    const __m512d t = _mm512_div_pd(sign, _mm512_add_pd(az, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(zeta, zeta)))));
-    cc[h] = _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(one, _mm512_mul_pd(t, t))));
-    ss[h] = _mm512_mul_pd(cc[h], t);
-    n1[h] = _mm512_sub_pd(nid, _mm512_mul_pd(t, gd));
-    n2[h] = _mm512_add_pd(njd, _mm512_mul_pd(t, gd));
-    mask |= static_cast<__mmask16>(m) << (8 * h);
+    const __m512d td = _mm512_cvtps_pd(half(t, h)), oned = _mm512_set1_pd(1.0);
+    const __m512d cd = _mm512_div_pd(oned, _mm512_sqrt_pd(_mm512_add_pd(oned, _mm512_mul_pd(td, td))));
+    ch[h] = _mm512_cvtpd_ps(cd);
+    sh[h] = _mm512_cvtpd_ps(_mm512_mul_pd(cd, td));
   }
-  *c = join(_mm512_cvtpd_ps(cc[0]), _mm512_cvtpd_ps(cc[1]));
-  *s = join(_mm512_cvtpd_ps(ss[0]), _mm512_cvtpd_ps(ss[1]));
-  *ni2 = join(_mm512_cvtpd_ps(n1[0]), _mm512_cvtpd_ps(n1[1]));
-  *nj2 = join(_mm512_cvtpd_ps(n2[0]), _mm512_cvtpd_ps(n2[1]));
-  return mask;
+  *c = join(ch[0], ch[1]);
+  *s = join(sh[0], sh[1]);
+  const __m512 tg = _mm512_mul_ps(t, g);
+  *ni2 = _mm512_sub_ps(ni, tg);
+  *nj2 = _mm512_add_ps(nj, tg);
+  return m;
 }
 
-int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double tiny, int max_sweeps) {
+int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps) {
   std::memset(jt, 0, k * k * 16 * sizeof(float));
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
   std::vector<float> nrm(k * 16);
-  const __m512 zero = _mm512_setzero_ps();
   for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
     for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
     __mmask16 any = 0;
@@ -208,7 +199,7 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, double tol, double 
 #endif
 
 const SvdOps* svd_ops_avx512() {
-  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, rot_norms_avx512, jacobi16_avx512};
+  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, max_abs_avx512, jacobi16_avx512};
   return cpu_features().avx512f ? &ops : nullptr;
 }
 
