@@ -8,7 +8,7 @@ import { open, WeightFile } from '../file';
 import { extractLora, lowRank, LowRankOptions } from '../lowrank';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
-import { parseCommand, UsageError, type Io } from './args';
+import { copySideFiles, parseCommand, regexFlag, safetensorsOutput, UsageError, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
 const RANK_OPTIONS = `--rank R keeps R singular triplets (capped at min(rows, cols)); --energy E keeps the fewest whose squared
@@ -49,15 +49,6 @@ Writes <out-dir>/adapter_model.safetensors with keys base_model.model.<module>.l
 alpha_pattern for modules of smaller rank. Linear weights are the 2-D .weight tensors other than embeddings and
 norms; --include/--exclude select by regular expression. Weights equal in both models are skipped; 1-D tensors
 (norms, biases) that differ are listed in the report, since a LoRA adapter cannot carry them.`;
-
-function regex(value: string | undefined, flag: string): RegExp | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return new RegExp(value);
-  } catch (err) {
-    throw new UsageError(`${flag}: invalid regular expression: ${(err as Error).message}`);
-  }
-}
 
 const RANK_FLAGS = {
   rank: { type: 'string' }, energy: { type: 'string' }, randomized: { type: 'boolean' }, oversample: { type: 'string' },
@@ -147,16 +138,6 @@ const isFloat = (f: WeightFile, name: string) => {
 };
 const moduleOf = (name: string) => (name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name);
 
-/** Copies the input folder's other files (config, tokenizer...) next to the output. */
-function copySideFiles(input: string, outDir: string, skip: (name: string) => boolean): void {
-  const inDir = fs.existsSync(input) && fs.statSync(input).isDirectory() ? input : undefined;
-  if (!inDir || path.resolve(inDir) === path.resolve(outDir)) return;
-  for (const e of fs.readdirSync(inDir, { withFileTypes: true })) {
-    if (!e.isFile() || e.name.endsWith('.safetensors') || e.name.endsWith('.safetensors.index.json') || skip(e.name)) continue;
-    writeFileAtomicSync(path.join(outDir, e.name), fs.readFileSync(path.join(inDir, e.name)));
-  }
-}
-
 const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 
 interface LowRankRow {
@@ -177,12 +158,11 @@ export async function lowrankCommand(args: string[], io: Io): Promise<number> {
   const options = rankOptions(values);
   const ioMode = values.io ?? 'auto';
   if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
-  const include = regex(values.include, '--include');
-  const exclude = regex(values.exclude, '--exclude');
+  const include = regexFlag(values.include, '--include');
+  const exclude = regexFlag(values.exclude, '--exclude');
   const [input, output] = positionals;
   if (output.endsWith('.gguf')) throw new UsageError('lowrank writes safetensors (a folder or a .safetensors file)');
-  const outDir = output.endsWith('.safetensors') ? path.dirname(output) : output;
-  const outFile = output.endsWith('.safetensors') ? output : path.join(output, 'model.safetensors');
+  const { outDir, outFile } = safetensorsOutput(output);
 
   const started = Date.now();
   const f = await open(input, { io: ioMode as 'auto' });
@@ -259,7 +239,7 @@ export async function lowrankCommand(args: string[], io: Io): Promise<number> {
       w.abort();
       throw err;
     }
-    copySideFiles(input, outDir, () => false);
+    copySideFiles(input, outDir);
     const list = [...rows.values()];
     const totals = {
       tensors: list.length, factored: list.filter((r) => r.factored).length, selected: selected.size,
@@ -307,8 +287,8 @@ export async function extractLoraCommand(args: string[], io: Io): Promise<number
     if (!Number.isFinite(e) || e < 0 || values['sv-epsilon'].trim() === '') throw new UsageError(`--sv-epsilon must be a number >= 0, not '${values['sv-epsilon']}'`);
     options.svEpsilon = e;
   }
-  const include = regex(values.include, '--include');
-  const exclude = regex(values.exclude, '--exclude');
+  const include = regexFlag(values.include, '--include');
+  const exclude = regexFlag(values.exclude, '--exclude');
   const outDir = positionals[0];
   const started = Date.now();
   const base = await open(values.base);

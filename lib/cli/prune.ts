@@ -10,7 +10,7 @@ import { compress, sparseEntries, SparseFormat } from '../sparse-formats';
 import { applyMaskAsync, mask, Mask, MaskOptions } from '../sparsity';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
-import { parseCommand, UsageError, type Io } from './args';
+import { copySideFiles, parseCommand, regexFlag, safetensorsOutput, UsageError, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
 export const PRUNE_HELP = `Usage: weightsmith prune <in> <out-dir> --method magnitude|wanda --sparsity 0.5|2:4
@@ -34,15 +34,6 @@ The report lists, per tensor, the achieved sparsity and the relative error ||W -
 as one JSON document.`;
 
 const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
-
-function regex(value: string | undefined, flag: string): RegExp | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return new RegExp(value);
-  } catch (err) {
-    throw new UsageError(`${flag}: invalid regular expression: ${(err as Error).message}`);
-  }
-}
 
 interface Row {
   name: string;
@@ -89,12 +80,11 @@ export async function pruneCommand(args: string[], io: Io): Promise<number> {
   if (method !== 'wanda' && values.calib !== undefined) throw new UsageError('--calib applies to --method wanda');
   const ioMode = values.io ?? 'auto';
   if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
-  const include = regex(values.include, '--include');
-  const exclude = regex(values.exclude, '--exclude');
+  const include = regexFlag(values.include, '--include');
+  const exclude = regexFlag(values.exclude, '--exclude');
   const [input, output] = positionals;
   if (output.endsWith('.gguf')) throw new UsageError('prune writes safetensors (a folder or a .safetensors file)');
-  const outDir = output.endsWith('.safetensors') ? path.dirname(output) : output;
-  const outFile = output.endsWith('.safetensors') ? output : path.join(output, 'model.safetensors');
+  const { outDir, outFile } = safetensorsOutput(output);
 
   const started = Date.now();
   const f = await open(input, { io: ioMode as 'auto' });
@@ -192,13 +182,8 @@ export async function pruneCommand(args: string[], io: Io): Promise<number> {
       progress.done();
     }
     // The input folder's other files, with a sparsity_config when compressed.
+    copySideFiles(input, outDir, (name) => name === 'config.json');
     const inDir = fs.existsSync(input) && fs.statSync(input).isDirectory() ? input : undefined;
-    if (inDir && path.resolve(inDir) !== path.resolve(outDir)) {
-      for (const e of fs.readdirSync(inDir, { withFileTypes: true })) {
-        if (!e.isFile() || e.name.endsWith('.safetensors') || e.name.endsWith('.safetensors.index.json') || e.name === 'config.json') continue;
-        fs.copyFileSync(path.join(inDir, e.name), path.join(outDir, e.name));
-      }
-    }
     const inConfig = inDir ? path.join(inDir, 'config.json') : undefined;
     if (inConfig && fs.existsSync(inConfig)) {
       const config = JSON.parse(fs.readFileSync(inConfig, 'utf8')) as Record<string, unknown>;

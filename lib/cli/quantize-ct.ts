@@ -10,7 +10,7 @@ import { dtypeInfo } from '../dtype';
 import { open } from '../file';
 import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlSpec, IntSpec, QuantizedTensor, quantize } from '../quantized';
 import { createWriter, PlanEntry } from '../writer';
-import { type Io } from './args';
+import { safetensorsOutput, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
 const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
@@ -36,8 +36,7 @@ export interface CtOptions {
  */
 export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<number> {
   const started = Date.now();
-  const outDir = o.output.endsWith('.safetensors') ? path.dirname(o.output) : o.output;
-  const outFile = o.output.endsWith('.safetensors') ? o.output : path.join(o.output, 'model.safetensors');
+  const { outDir, outFile } = safetensorsOutput(o.output);
   const bnb = o.spec.scheme === 'nf4' || o.spec.scheme === 'fp4';
   const f = await open(o.input, { io: o.io });
   try {

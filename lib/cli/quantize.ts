@@ -10,7 +10,7 @@ import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlSpec, GgmlType, Int
 import { quantizeCompressedTensors } from './quantize-ct';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
-import { parseCommand, UsageError, type Io } from './args';
+import { parseCommand, regexFlag, UsageError, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
 export const QUANTIZE_HELP = `Usage: weightsmith quantize <in> <out> --scheme ggml --type q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k
@@ -58,15 +58,6 @@ interface Row {
   rmse?: number;
   sqnrDb?: number;
   note?: string;
-}
-
-function regex(value: string | undefined, flag: string): RegExp | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return new RegExp(value);
-  } catch (err) {
-    throw new UsageError(`${flag}: invalid regular expression: ${(err as Error).message}`);
-  }
 }
 
 /** What happens to each tensor: quantized to `type`, kept, or stored as f16 because of its row length. */
@@ -135,7 +126,7 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
     const ioMode = values.io ?? 'auto';
     if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
     return quantizeCompressedTensors({
-      input: positionals[0], output: positionals[1], spec, dense, intFormat: format === 'int-quantized' ? 'int-quantized' : 'pack-quantized', include: regex(values.include, '--include'), exclude: regex(values.exclude, '--exclude'),
+      input: positionals[0], output: positionals[1], spec, dense, intFormat: format === 'int-quantized' ? 'int-quantized' : 'pack-quantized', include: regexFlag(values.include, '--include'), exclude: regexFlag(values.exclude, '--exclude'),
       io: ioMode as 'auto', json: Boolean(values.json),
     }, io);
   }
@@ -146,8 +137,8 @@ export async function quantizeCommand(args: string[], io: Io): Promise<number> {
   if (!QUANTIZABLE_GGML_TYPES.includes(type)) throw new UsageError(`--type must be one of ${QUANTIZABLE_GGML_TYPES.join(', ')}, not '${type}'`);
   const ioMode = values.io ?? 'auto';
   if (!['auto', 'mmap', 'pread'].includes(ioMode)) throw new UsageError(`--io must be auto, mmap or pread, not '${ioMode}'`);
-  const include = regex(values.include, '--include');
-  const exclude = regex(values.exclude, '--exclude');
+  const include = regexFlag(values.include, '--include');
+  const exclude = regexFlag(values.exclude, '--exclude');
   const [input, output] = positionals;
   const outFile = output.endsWith('.gguf') ? output : path.join(output, 'model.gguf');
 

@@ -10,6 +10,7 @@ import {
   cur, curSync, extractLora, extractLoraSync, getThreads, lowRank, lowRankSync, randomizedSvd, randomizedSvdSync, setThreads, svdSync, tensor, Tensor,
 } from '../../lib/index';
 import { gaussianMatrix } from '../../lib/lowrank';
+import { lcgValues as rand, mul, rel } from '../helpers/matrices';
 import { repoRoot } from '../helpers/paths';
 
 const golden = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/fixtures/lowrank-golden.json'), 'utf8')) as {
@@ -19,10 +20,6 @@ const golden = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/fixtures/low
 const threads0 = getThreads();
 afterAll(() => setThreads(threads0));
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2);
-}
 
 /** The fixture script's integer formula. */
 function formula(m: number, n: number, seed: number): Tensor {
@@ -31,24 +28,7 @@ function formula(m: number, n: number, seed: number): Tensor {
   return tensor(d, [m, n]);
 }
 
-/** f64 product of row-major [m, k] and [k, n]. */
-function mul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let t = 0; t < k; t++) {
-    const x = a[i * k + t];
-    if (x !== 0) for (let j = 0; j < n; j++) c[i * n + j] += x * b[t * n + j];
-  }
-  return c;
-}
 
-function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += a[i] ** 2;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
 
 /** A rank-r [m, n] matrix X Y with X [m, r], Y [r, n] uniform. */
 function lowRankMatrix(m: number, n: number, r: number, seed: number): Float32Array {

@@ -7,7 +7,10 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/index';
 import { lowRankSync, openSync, saveSync, tensor, Tensor } from '../../lib/index';
+import { lcgValues, mul, rel } from '../helpers/matrices';
 import { repoRoot, tempDir } from '../helpers/paths';
+
+const rand = (n: number, seed: number) => lcgValues(n, seed, 0.025);
 
 const example = path.join(repoRoot, 'examples/stories260K');
 const { dir, cleanup } = tempDir('ws-cli-lowrank-');
@@ -20,28 +23,8 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
   return { code, out, err };
 }
 
-function mul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let t = 0; t < k; t++) {
-    const x = a[i * k + t];
-    for (let j = 0; j < n; j++) c[i * n + j] += x * b[t * n + j];
-  }
-  return c;
-}
 
-function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += a[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.05);
-}
 
 describe('weightsmith lowrank', () => {
   it('--rank 8 factors every linear weight into .up/.down whose product has the reported error', async () => {
