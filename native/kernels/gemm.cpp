@@ -20,7 +20,12 @@
 
 namespace ws {
 
-void gemm_micro_8x48_avx512(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first);
+// gemm-avx512.cpp: the MR x 16 NV micro-kernels (MR 1..8, NV 1..3; mask: the last vector's valid lanes) and the
+// packing of A ([kc][8], rows <= 8) and B ([kc][48], cols <= 48, zero-padded).
+using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
+GemmMicroFn gemm_micro_avx512(int mr, int nv);
+void gemm_pack_a_avx512(const float* a, size_t lda, bool ta, size_t rows, size_t kc, float* dst);
+void gemm_pack_b_avx512(const float* b, size_t ldb, bool tb, size_t cols, size_t kc, float* dst);
 
 namespace {
 
@@ -54,78 +59,82 @@ CalibMicroFn best_micro() {
   return micro_fma;
 }
 
-// The AVX-512 path: A packed in blocks of 8 rows ([k][8]), B in panels of 48 columns ([k][48]), k-panels of 192
-// (a tile's operands, 6 + 36 KiB, mostly in L1) and column panels of 1536; chunks are pairs of 8-row blocks.
+// The AVX-512 path. C is cut into tiles of up to 32 blocks of 8 rows x 8 slivers of 48 columns, sized from the
+// shape alone (at least kMinTiles of them where the shape allows), and each tile is one chunk of a single parallel
+// loop that runs the whole k loop itself, in k-panels of kKc: no barrier between panels, and the result does not
+// depend on the thread count. Per k-panel a tile packs its rows of A ([kc][8] per block, into a per-thread buffer)
+// and, when it spans all rows of C, its columns of B ([kc][48] per sliver); otherwise B is packed once, up front.
+// Then every (block, sliver) pair runs the MR x 16 NV micro-kernel, the edge tiles with fewer rows and a lane mask.
 Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float* a, const float* b, float* c,
                     const std::atomic<bool>* cancel) {
-  constexpr size_t kR = 8, kC = 48, kKc512 = 192, kNc512 = 1536;
+  constexpr size_t kR = 8, kC = 48, kKc = 256, kMaxRg = 32, kMaxCg = 8, kMinTiles = 16;
   const size_t hm = (m + kR - 1) / kR, gn = (n + kC - 1) / kC;
-  std::unique_ptr<float[]> ap, bp;
-  try {
-    ap.reset(new float[hm * k * kR]);
-    bp.reset(new float[gn * k * kC]);
-  } catch (const std::bad_alloc&) {
-    return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
+  size_t rg = std::min(hm, kMaxRg), cg = std::min(gn, kMaxCg);
+  auto tiles = [&] { return chunk_count(hm, rg) * chunk_count(gn, cg); };
+  const bool b_local = rg == hm;  // one row of tiles: each tile packs its own part of B, once
+  while (tiles() < kMinTiles) {
+    const bool rows_split = !b_local && rg > 4 && rg * kR >= cg * kC;
+    if (rows_split) rg = (rg + 1) / 2;
+    else if (cg > 1) cg = (cg + 1) / 2;
+    else if (!b_local && rg > 1) rg = (rg + 1) / 2;
+    else break;
   }
-  WS_RETURN_IF_ERROR(parallel_for(
-      hm + gn,
-      [&](size_t s) {
-        if (s < hm) {
-          float* dst = ap.get() + s * k * kR;
-          const size_t first = s * kR, valid = std::min(kR, m - first);
-          for (size_t t = 0; t < k; ++t)
-            for (size_t i = 0; i < kR; ++i) dst[t * kR + i] = i < valid ? a_at(a, ta, m, k, first + i, t) : 0.0f;
-        } else {
-          const size_t g = s - hm;
-          float* dst = bp.get() + g * k * kC;
-          const size_t first = g * kC, valid = std::min(kC, n - first);
-          for (size_t t = 0; t < k; ++t) {
-            if (!tb) {
-              std::memcpy(dst + t * kC, b + t * n + first, valid * sizeof(float));
-              if (valid < kC) std::memset(dst + t * kC + valid, 0, (kC - valid) * sizeof(float));
-            } else {
-              for (size_t j = 0; j < kC; ++j) dst[t * kC + j] = j < valid ? b[(first + j) * k + t] : 0.0f;
+  const size_t ntr = chunk_count(hm, rg), ntc = chunk_count(gn, cg);
+  (void)ntr;
+  std::unique_ptr<float[]> bp;
+  if (!b_local) {
+    try {
+      bp.reset(new float[gn * k * kC]);
+    } catch (const std::bad_alloc&) {
+      return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
+    }
+    WS_RETURN_IF_ERROR(parallel_for(
+        gn,
+        [&](size_t g) {
+          const size_t col0 = g * kC, cols = std::min(kC, n - col0);
+          gemm_pack_b_avx512(tb ? b + col0 * k : b + col0, tb ? k : n, tb, cols, k, bp.get() + g * k * kC);
+          return Status::ok();
+        },
+        cancel));
+  }
+  GemmMicroFn micro[kR][3];
+  for (int r = 0; r < 8; ++r)
+    for (int v = 0; v < 3; ++v) micro[r][v] = gemm_micro_avx512(r + 1, v + 1);
+  return parallel_for(
+      ntr * ntc,
+      [&](size_t tile) {
+        const size_t h0 = tile / ntc * rg, h1 = std::min(hm, h0 + rg);
+        const size_t g0 = tile % ntc * cg, g1 = std::min(gn, g0 + cg);
+        thread_local std::vector<float> abuf, bbuf;
+        abuf.resize(rg * kKc * kR);
+        if (b_local) bbuf.resize(cg * kKc * kC);
+        for (size_t k0 = 0; k0 < k; k0 += kKc) {
+          const size_t kc = std::min(kKc, k - k0);
+          for (size_t h = h0; h < h1; ++h) {
+            const size_t row0 = h * kR;
+            gemm_pack_a_avx512(ta ? a + k0 * m + row0 : a + row0 * k + k0, ta ? m : k, ta, std::min(kR, m - row0), kc,
+                               abuf.data() + (h - h0) * kc * kR);
+          }
+          if (b_local)
+            for (size_t g = g0; g < g1; ++g) {
+              const size_t col0 = g * kC;
+              gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(kC, n - col0), kc,
+                                 bbuf.data() + (g - g0) * kc * kC);
+            }
+          for (size_t h = h0; h < h1; ++h) {
+            const size_t row0 = h * kR, rows = std::min(kR, m - row0);
+            const float* aptr = abuf.data() + (h - h0) * kc * kR;
+            for (size_t g = g0; g < g1; ++g) {
+              const size_t col0 = g * kC, cols = std::min(kC, n - col0), nv = (cols + 15) / 16;
+              const unsigned mask = cols % 16 ? (1u << (cols % 16)) - 1 : 0xFFFFu;
+              const float* bptr = b_local ? bbuf.data() + (g - g0) * kc * kC : bp.get() + (g * k + k0) * kC;
+              micro[rows - 1][nv - 1](aptr, bptr, kc, c + row0 * n + col0, n, k0 == 0, mask);
             }
           }
         }
         return Status::ok();
       },
-      cancel));
-  constexpr size_t kRowsPerChunk = 2;  // blocks of 8 rows
-  for (size_t j0 = 0; j0 < n; j0 += kNc512) {
-    const size_t g_begin = j0 / kC, g_end = std::min(gn, (j0 + kNc512) / kC);
-    for (size_t k0 = 0; k0 < k; k0 += kKc512) {
-      const size_t kc = std::min(kKc512, k - k0);
-      const bool first = k0 == 0;
-      WS_RETURN_IF_ERROR(parallel_for(
-          chunk_count(hm, kRowsPerChunk),
-          [&](size_t ch) {
-            float tmp[kR * kC];
-            for (size_t g = g_begin; g < g_end; ++g) {
-              const float* bptr = bp.get() + (g * k + k0) * kC;
-              const size_t col0 = g * kC, cols = std::min(n - col0, kC);
-              for (size_t h = ch * kRowsPerChunk; h < hm && h < (ch + 1) * kRowsPerChunk; ++h) {
-                const float* aptr = ap.get() + (h * k + k0) * kR;
-                const size_t row0 = h * kR, rows = std::min(m - row0, kR);
-                float* cptr = c + row0 * n + col0;
-                if (rows == kR && cols == kC) {
-                  gemm_micro_8x48_avx512(aptr, bptr, kc, cptr, n, first);
-                  continue;
-                }
-                if (!first) {
-                  std::memset(tmp, 0, sizeof tmp);
-                  for (size_t r = 0; r < rows; ++r) std::memcpy(tmp + r * kC, cptr + r * n, cols * sizeof(float));
-                }
-                gemm_micro_8x48_avx512(aptr, bptr, kc, tmp, kC, first);
-                for (size_t r = 0; r < rows; ++r) std::memcpy(cptr + r * n, tmp + r * kC, cols * sizeof(float));
-              }
-            }
-            return Status::ok();
-          },
-          cancel));
-    }
-  }
-  return Status::ok();
+      cancel);
 }
 
 }  // namespace
