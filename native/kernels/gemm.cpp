@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MIT
-// sgemm (see gemm.h). With AVX-512: its own packing and 8 x 48 micro-kernel (sgemm_avx512 below). Otherwise A packed
-// in slivers of 16 rows ([k][16]), B in slivers of 16 columns ([k][16]), both once;
-// then panels of 768 columns x 256 k, and in each a parallel loop over row slivers whose 8-row halves run the
-// register-tiled micro-kernel of the calibration statistics (8 x up to 48, FMA chains in k order; calib-kernels.h)
-// on up to three column slivers at a time. Edge tiles go through a small buffer. Chunks are row slivers, so the
-// result does not depend on the thread count.
+// sgemm (see gemm.h). With AVX-512: its own tiling, packing and MR x 48 micro-kernels (sgemm_avx512 below).
+// Otherwise A packed in slivers of 16 rows ([k][16]), B in slivers of 16 columns ([k][16]), both once; then panels
+// of 768 columns x 256 k, and in each a parallel loop over row slivers whose 8-row halves run the register-tiled
+// micro-kernel of the calibration statistics (8 x up to 48, FMA chains in k order; calib-kernels.h) on up to three
+// column slivers at a time. Edge tiles go through a small buffer. Chunks are row slivers, so the result does not
+// depend on the thread count.
 #include "weightsmith/gemm.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "calib-kernels.h"
 #include "weightsmith/checked.h"
@@ -59,44 +66,128 @@ CalibMicroFn best_micro() {
   return micro_fma;
 }
 
+// A packed operand's memory: large blocks on 2 MiB pages where the system allows (fewer TLB misses), and up to
+// kCacheBytes of released blocks kept for the next products, so that repeated products do not pay the kernel for
+// zeroed pages on every call.
+class PackedBuffer {
+ public:
+  explicit PackedBuffer(size_t count) {
+    if (count == 0) return;
+    bytes_ = round_up(count * sizeof(float));
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      auto& cache = free_blocks();
+      auto best = cache.end();
+      for (auto it = cache.begin(); it != cache.end(); ++it)
+        if (it->first >= bytes_ && (best == cache.end() || it->first < best->first)) best = it;
+      if (best != cache.end()) {
+        bytes_ = best->first;
+        p_ = best->second;
+        cached_bytes() -= bytes_;
+        cache.erase(best);
+        return;
+      }
+    }
+    p_ = allocate(bytes_);
+  }
+  ~PackedBuffer() {
+    if (!p_) return;
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto& cache = free_blocks();
+    // Keep this block, dropping the smallest cached ones while the total would exceed the budget.
+    while (!cache.empty() && cached_bytes() + bytes_ > kCacheBytes) {
+      auto smallest = std::min_element(cache.begin(), cache.end());
+      if (smallest->first >= bytes_) break;
+      std::free(smallest->second);
+      cached_bytes() -= smallest->first;
+      cache.erase(smallest);
+    }
+    if (cached_bytes() + bytes_ <= kCacheBytes) {
+      cache.emplace_back(bytes_, p_);
+      cached_bytes() += bytes_;
+    } else {
+      std::free(p_);
+    }
+  }
+  PackedBuffer(const PackedBuffer&) = delete;
+  PackedBuffer& operator=(const PackedBuffer&) = delete;
+  float* get() const { return p_; }
+
+ private:
+  static constexpr size_t kHuge = size_t{2} << 20;
+  static constexpr size_t kCacheBytes = size_t{64} << 20;
+  static size_t round_up(size_t bytes) { return bytes >= kHuge ? (bytes + kHuge - 1) / kHuge * kHuge : bytes; }
+  static float* allocate(size_t bytes) {
+#if defined(__linux__)
+    if (bytes >= kHuge) {
+      void* p = std::aligned_alloc(kHuge, bytes);
+      if (p) madvise(p, bytes, MADV_HUGEPAGE);
+      return static_cast<float*>(p);
+    }
+#endif
+    return static_cast<float*>(std::malloc(bytes));
+  }
+  static std::mutex& cache_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::pair<size_t, float*>>& free_blocks() {
+    static auto* v = new std::vector<std::pair<size_t, float*>>();  // never destroyed: used until exit
+    return *v;
+  }
+  static size_t& cached_bytes() {
+    static size_t n = 0;
+    return n;
+  }
+  float* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 // The AVX-512 path. C is cut into tiles of up to 32 blocks of 8 rows x 8 slivers of 48 columns, sized from the
 // shape alone (at least kMinTiles of them where the shape allows), and each tile is one chunk of a single parallel
 // loop that runs the whole k loop itself, in k-panels of kKc: no barrier between panels, and the result does not
-// depend on the thread count. Per k-panel a tile packs its rows of A ([kc][8] per block, into a per-thread buffer)
-// and, when it spans all rows of C, its columns of B ([kc][48] per sliver); otherwise B is packed once, up front.
-// Then every (block, sliver) pair runs the MR x 16 NV micro-kernel, the edge tiles with fewer rows and a lane mask.
+// depend on the thread count. A is packed in blocks of 8 rows ([k][8]) and B in slivers of 48 columns ([k][48]):
+// an operand is packed once, up front and in parallel, unless the tiles span the other operand's whole extent (one
+// row of tiles for B, one column of tiles for A, as in the skinny products of a randomized SVD), in which case each
+// tile packs its part of it per k-panel into a per-thread buffer (each element still once, and no large buffer).
+// For each k-panel and sliver of the tile, the sliver stays in L1 while the tile's blocks of A stream from L2 through
+// the MR x 16 NV micro-kernel; edge tiles use fewer rows and a lane mask, so they need no copy of C.
 Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float* a, const float* b, float* c,
                     const std::atomic<bool>* cancel) {
-  constexpr size_t kR = 8, kC = 48, kKc = 256, kMaxRg = 32, kMaxCg = 8, kMinTiles = 16;
+  constexpr size_t kR = 8, kC = 48, kKc = 192, kMaxRg = 32, kMaxCg = 8, kMinTiles = 16;
   const size_t hm = (m + kR - 1) / kR, gn = (n + kC - 1) / kC;
   size_t rg = std::min(hm, kMaxRg), cg = std::min(gn, kMaxCg);
   auto tiles = [&] { return chunk_count(hm, rg) * chunk_count(gn, cg); };
-  const bool b_local = rg == hm;  // one row of tiles: each tile packs its own part of B, once
+  // One row of tiles: each tile packs its own part of B, once. One column of tiles: the same for A.
+  const bool b_local = rg == hm, a_local = cg == gn && !b_local;
   while (tiles() < kMinTiles) {
-    const bool rows_split = !b_local && rg > 4 && rg * kR >= cg * kC;
-    if (rows_split) rg = (rg + 1) / 2;
-    else if (cg > 1) cg = (cg + 1) / 2;
+    if (!b_local && rg > 4 && (a_local || rg * kR >= cg * kC)) rg = (rg + 1) / 2;
+    else if (!a_local && cg > 1) cg = (cg + 1) / 2;
     else if (!b_local && rg > 1) rg = (rg + 1) / 2;
     else break;
   }
   const size_t ntr = chunk_count(hm, rg), ntc = chunk_count(gn, cg);
-  (void)ntr;
-  std::unique_ptr<float[]> bp;
-  if (!b_local) {
-    try {
-      bp.reset(new float[gn * k * kC]);
-    } catch (const std::bad_alloc&) {
-      return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
-    }
+  PackedBuffer ap(a_local ? 0 : hm * k * kR), bp(b_local ? 0 : gn * k * kC);
+  if ((!a_local && !ap.get()) || (!b_local && !bp.get()))
+    return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
+  auto pack_a = [&](size_t h, size_t k0, size_t kc, float* dst) {
+    const size_t row0 = h * kR;
+    gemm_pack_a_avx512(ta ? a + k0 * m + row0 : a + row0 * k + k0, ta ? m : k, ta, std::min(kR, m - row0), kc, dst);
+  };
+  auto pack_b = [&](size_t g, size_t k0, size_t kc, float* dst) {
+    const size_t col0 = g * kC;
+    gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(kC, n - col0), kc, dst);
+  };
+  const size_t na = a_local ? 0 : hm, nb = b_local ? 0 : gn;
+  if (na + nb > 0)
     WS_RETURN_IF_ERROR(parallel_for(
-        gn,
-        [&](size_t g) {
-          const size_t col0 = g * kC, cols = std::min(kC, n - col0);
-          gemm_pack_b_avx512(tb ? b + col0 * k : b + col0, tb ? k : n, tb, cols, k, bp.get() + g * k * kC);
+        na + nb,
+        [&](size_t s) {
+          if (s < na) pack_a(s, 0, k, ap.get() + s * k * kR);
+          else pack_b(s - na, 0, k, bp.get() + (s - na) * k * kC);
           return Status::ok();
         },
         cancel));
-  }
   GemmMicroFn micro[kR][3];
   for (int r = 0; r < 8; ++r)
     for (int v = 0; v < 3; ++v) micro[r][v] = gemm_micro_avx512(r + 1, v + 1);
@@ -106,31 +197,25 @@ Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float*
         const size_t h0 = tile / ntc * rg, h1 = std::min(hm, h0 + rg);
         const size_t g0 = tile % ntc * cg, g1 = std::min(gn, g0 + cg);
         thread_local std::vector<float> abuf, bbuf;
-        abuf.resize(rg * kKc * kR);
+        if (a_local) abuf.resize(rg * kKc * kR);
         if (b_local) bbuf.resize(cg * kKc * kC);
         for (size_t k0 = 0; k0 < k; k0 += kKc) {
           const size_t kc = std::min(kKc, k - k0);
-          for (size_t h = h0; h < h1; ++h) {
-            const size_t row0 = h * kR;
-            gemm_pack_a_avx512(ta ? a + k0 * m + row0 : a + row0 * k + k0, ta ? m : k, ta, std::min(kR, m - row0), kc,
-                               abuf.data() + (h - h0) * kc * kR);
-          }
+          if (a_local)
+            for (size_t h = h0; h < h1; ++h) pack_a(h, k0, kc, abuf.data() + (h - h0) * kc * kR);
           if (b_local)
-            for (size_t g = g0; g < g1; ++g) {
-              const size_t col0 = g * kC;
-              gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(kC, n - col0), kc,
-                                 bbuf.data() + (g - g0) * kc * kC);
-            }
-          for (size_t h = h0; h < h1; ++h) {
+            for (size_t g = g0; g < g1; ++g) pack_b(g, k0, kc, bbuf.data() + (g - g0) * kc * kC);
+          auto run = [&](size_t h, size_t g) {
             const size_t row0 = h * kR, rows = std::min(kR, m - row0);
-            const float* aptr = abuf.data() + (h - h0) * kc * kR;
-            for (size_t g = g0; g < g1; ++g) {
-              const size_t col0 = g * kC, cols = std::min(kC, n - col0), nv = (cols + 15) / 16;
-              const unsigned mask = cols % 16 ? (1u << (cols % 16)) - 1 : 0xFFFFu;
-              const float* bptr = b_local ? bbuf.data() + (g - g0) * kc * kC : bp.get() + (g * k + k0) * kC;
-              micro[rows - 1][nv - 1](aptr, bptr, kc, c + row0 * n + col0, n, k0 == 0, mask);
-            }
-          }
+            const size_t col0 = g * kC, cols = std::min(kC, n - col0), nv = (cols + 15) / 16;
+            const unsigned mask = cols % 16 ? (1u << (cols % 16)) - 1 : 0xFFFFu;
+            const float* aptr = a_local ? abuf.data() + (h - h0) * kc * kR : ap.get() + (h * k + k0) * kR;
+            const float* bptr = b_local ? bbuf.data() + (g - g0) * kc * kC : bp.get() + (g * k + k0) * kC;
+            micro[rows - 1][nv - 1](aptr, bptr, kc, c + row0 * n + col0, n, k0 == 0, mask);
+          };
+          // A sliver of B stays in L1 while the tile's blocks of A stream from L2.
+          for (size_t g = g0; g < g1; ++g)
+            for (size_t h = h0; h < h1; ++h) run(h, g);
         }
         return Status::ok();
       },
