@@ -35,6 +35,7 @@ void micro(const float* a, const float* b, size_t k, float* c, size_t ldc, bool 
       const float* p = c + r * ldc + 16 * s;
       acc[r][s] = first ? _mm512_setzero_ps() : s == NV - 1 ? _mm512_maskz_loadu_ps(lm, p) : _mm512_loadu_ps(p);
     }
+#pragma GCC unroll 4
   for (size_t t = 0; t < k; ++t) {
     __m512 bv[NV];
     for (int s = 0; s < NV; ++s) bv[s] = _mm512_loadu_ps(b + 48 * t + 16 * s);
