@@ -143,7 +143,7 @@ class PackedBuffer {
   size_t bytes_ = 0;
 };
 
-// The AVX-512 path. C is cut into tiles of up to 32 blocks of 8 rows x 8 slivers of 48 columns, sized from the
+// The AVX-512 path. C is cut into tiles of up to 16 blocks of 8 rows x 8 slivers of 48 columns, sized from the
 // shape alone (at least kMinTiles of them where the shape allows), and each tile is one chunk of a single parallel
 // loop that runs the whole k loop itself, in k-panels of kKc: no barrier between panels, and the result does not
 // depend on the thread count. A is packed in blocks of 8 rows ([k][8]) and B in slivers of 48 columns ([k][48]):
@@ -154,7 +154,8 @@ class PackedBuffer {
 // the MR x 16 NV micro-kernel; edge tiles use fewer rows and a lane mask, so they need no copy of C.
 Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float* a, const float* b, float* c,
                     const std::atomic<bool>* cancel) {
-  constexpr size_t kR = 8, kC = 48, kKc = 192, kMaxRg = 32, kMaxCg = 8, kMinTiles = 16;
+  // 128 rows x 384 columns at most: with a power-of-two n the tile's rows of C would otherwise crowd L2 sets.
+  constexpr size_t kR = 8, kC = 48, kKc = 192, kMaxRg = 16, kMaxCg = 8, kMinTiles = 16;
   const size_t hm = (m + kR - 1) / kR, gn = (n + kC - 1) / kC;
   size_t rg = std::min(hm, kMaxRg), cg = std::min(gn, kMaxCg);
   auto tiles = [&] { return chunk_count(hm, rg) * chunk_count(gn, cg); };
