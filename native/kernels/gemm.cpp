@@ -28,7 +28,8 @@
 namespace ws {
 
 // gemm-avx512.cpp: the MR x 16 NV micro-kernels (MR 1..8, NV 1..3; mask: the last vector's valid lanes) and the
-// packing of A ([kc][8], rows <= 8) and B ([kc][48], cols <= 48, zero-padded).
+// packing of `rows` rows of op(A) into consecutive [kc][8] blocks and `cols` columns of op(B) into consecutive
+// [kc][48] slivers, zero-padded.
 using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
 GemmMicroFn gemm_micro_avx512(int mr, int nv);
 void gemm_pack_a_avx512(const float* a, size_t lda, bool ta, size_t rows, size_t kc, float* dst);
@@ -171,21 +172,29 @@ Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float*
   PackedBuffer ap(a_local ? 0 : hm * k * kR), bp(b_local ? 0 : gn * k * kC);
   if ((!a_local && !ap.get()) || (!b_local && !bp.get()))
     return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
-  auto pack_a = [&](size_t h, size_t k0, size_t kc, float* dst) {
-    const size_t row0 = h * kR;
-    gemm_pack_a_avx512(ta ? a + k0 * m + row0 : a + row0 * k + k0, ta ? m : k, ta, std::min(kR, m - row0), kc, dst);
+  // Blocks h0..h1 of A / slivers g0..g1 of B, k-panel k0..k0+kc.
+  auto pack_a = [&](size_t h0, size_t h1, size_t k0, size_t kc, float* dst) {
+    const size_t row0 = h0 * kR;
+    gemm_pack_a_avx512(ta ? a + k0 * m + row0 : a + row0 * k + k0, ta ? m : k, ta, std::min(m, h1 * kR) - row0, kc, dst);
   };
-  auto pack_b = [&](size_t g, size_t k0, size_t kc, float* dst) {
-    const size_t col0 = g * kC;
-    gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(kC, n - col0), kc, dst);
+  auto pack_b = [&](size_t g0, size_t g1, size_t k0, size_t kc, float* dst) {
+    const size_t col0 = g0 * kC;
+    gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(n, g1 * kC) - col0, kc, dst);
   };
-  const size_t na = a_local ? 0 : hm, nb = b_local ? 0 : gn;
+  // Up-front packing in chunks of 8 blocks of A / 4 slivers of B (whole rows of a transposed source per k).
+  constexpr size_t kPackA = 8, kPackB = 4;
+  const size_t na = a_local ? 0 : chunk_count(hm, kPackA), nb = b_local ? 0 : chunk_count(gn, kPackB);
   if (na + nb > 0)
     WS_RETURN_IF_ERROR(parallel_for(
         na + nb,
         [&](size_t s) {
-          if (s < na) pack_a(s, 0, k, ap.get() + s * k * kR);
-          else pack_b(s - na, 0, k, bp.get() + (s - na) * k * kC);
+          if (s < na) {
+            const size_t h0 = s * kPackA;
+            pack_a(h0, std::min(hm, h0 + kPackA), 0, k, ap.get() + h0 * k * kR);
+          } else {
+            const size_t g0 = (s - na) * kPackB;
+            pack_b(g0, std::min(gn, g0 + kPackB), 0, k, bp.get() + g0 * k * kC);
+          }
           return Status::ok();
         },
         cancel));
@@ -203,9 +212,9 @@ Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float*
         for (size_t k0 = 0; k0 < k; k0 += kKc) {
           const size_t kc = std::min(kKc, k - k0);
           if (a_local)
-            for (size_t h = h0; h < h1; ++h) pack_a(h, k0, kc, abuf.data() + (h - h0) * kc * kR);
+            pack_a(h0, h1, k0, kc, abuf.data());
           if (b_local)
-            for (size_t g = g0; g < g1; ++g) pack_b(g, k0, kc, bbuf.data() + (g - g0) * kc * kC);
+            pack_b(g0, g1, k0, kc, bbuf.data());
           auto run = [&](size_t h, size_t g) {
             const size_t row0 = h * kR, rows = std::min(kR, m - row0);
             const size_t col0 = g * kC, cols = std::min(kC, n - col0), nv = (cols + 15) / 16;

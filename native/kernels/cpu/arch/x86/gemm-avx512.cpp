@@ -5,6 +5,7 @@
 // reference. The target is switched on per function after the includes (see convert-avx2.cpp).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 
 #if defined(__clang__)
@@ -93,58 +94,88 @@ GemmMicroFn gemm_micro_avx512(int mr, int nv) {
 }
 
 void gemm_pack_a_avx512(const float* a, size_t lda, bool ta, size_t rows, size_t kc, float* dst) {
-  if (ta) {  // element (i, t) at a[t * lda + i]: 8 contiguous values per t
-    if (rows == 8) {
-      for (size_t t = 0; t < kc; ++t) _mm256_storeu_ps(dst + 8 * t, _mm256_loadu_ps(a + t * lda));
-    } else {
-      for (size_t t = 0; t < kc; ++t)
-        for (size_t i = 0; i < 8; ++i) dst[8 * t + i] = i < rows ? a[t * lda + i] : 0.0f;
+  const size_t blocks = (rows + 7) / 8;
+  if (ta) {  // element (i, t) at a[t * lda + i]: each t one contiguous run of `rows` values, on its own page when
+             // lda is large, so a whole run per t (and a prefetch a few t ahead) rather than a block at a time
+    for (size_t t = 0; t < kc; ++t) {
+      if (t + 4 < kc)
+        for (size_t q = 0; q < rows; q += 16) _mm_prefetch(reinterpret_cast<const char*>(a + (t + 4) * lda + q), _MM_HINT_T0);
+      const float* s = a + t * lda;
+      for (size_t h = 0; h < blocks; ++h) {
+        float* d = dst + h * kc * 8 + 8 * t;
+        const size_t valid = rows - 8 * h;
+        if (valid >= 8) {
+          _mm256_storeu_ps(d, _mm256_loadu_ps(s + 8 * h));
+        } else {
+          for (size_t i = 0; i < 8; ++i) d[i] = i < valid ? s[8 * h + i] : 0.0f;
+        }
+      }
     }
     return;
   }
-  // element (i, t) at a[i * lda + t]: 8 x 8 transposes, then the k tail one column at a time.
-  size_t t = 0;
-  if (rows == 8) {
-    for (; t + 8 <= kc; t += 8) {
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(a + i * lda + t);
-      transpose8(r);
-      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + 8 * (t + j), r[j]);
+  // element (i, t) at a[i * lda + t]: per block, 8 x 8 transposes, then the k tail one column at a time.
+  for (size_t h = 0; h < blocks; ++h) {
+    const float* src = a + 8 * h * lda;
+    float* d = dst + h * kc * 8;
+    const size_t valid = std::min<size_t>(8, rows - 8 * h);
+    size_t t = 0;
+    if (valid == 8) {
+      for (; t + 8 <= kc; t += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lda + t);
+        transpose8(r);
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(d + 8 * (t + j), r[j]);
+      }
     }
+    for (; t < kc; ++t)
+      for (size_t i = 0; i < 8; ++i) d[8 * t + i] = i < valid ? src[i * lda + t] : 0.0f;
   }
-  for (; t < kc; ++t)
-    for (size_t i = 0; i < 8; ++i) dst[8 * t + i] = i < rows ? a[i * lda + t] : 0.0f;
 }
 
 void gemm_pack_b_avx512(const float* b, size_t ldb, bool tb, size_t cols, size_t kc, float* dst) {
-  if (!tb) {  // element (t, j) at b[t * ldb + j]
-    const __mmask16 m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-    const __mmask16 m1 = static_cast<__mmask16>(cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
-    const __mmask16 m2 = static_cast<__mmask16>(cols >= 48 ? 0xFFFF : cols <= 32 ? 0 : (1u << (cols - 32)) - 1);
+  const size_t slivers = (cols + 47) / 48;
+  auto lanes = [](size_t valid) { return static_cast<__mmask16>(valid >= 16 ? 0xFFFF : (1u << valid) - 1); };
+  if (!tb) {  // element (t, j) at b[t * ldb + j]: a whole row of `cols` values per t, as for A above
     for (size_t t = 0; t < kc; ++t) {
-      const float* s = b + t * ldb;
-      float* d = dst + 48 * t;
-      _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s));
-      _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, s + 16));
-      _mm512_storeu_ps(d + 32, _mm512_maskz_loadu_ps(m2, s + 32));
+      if (t + 4 < kc)
+        for (size_t q = 0; q < cols; q += 16) _mm_prefetch(reinterpret_cast<const char*>(b + (t + 4) * ldb + q), _MM_HINT_T0);
+      for (size_t g = 0; g < slivers; ++g) {
+        const float* s = b + t * ldb + 48 * g;
+        float* d = dst + g * kc * 48 + 48 * t;
+        const size_t valid = cols - 48 * g;
+        if (valid >= 48) {
+          _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+          _mm512_storeu_ps(d + 16, _mm512_loadu_ps(s + 16));
+          _mm512_storeu_ps(d + 32, _mm512_loadu_ps(s + 32));
+        } else {
+          _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(lanes(valid), s));
+          _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(valid > 16 ? lanes(valid - 16) : 0, s + 16));
+          _mm512_storeu_ps(d + 32, _mm512_maskz_loadu_ps(valid > 32 ? lanes(valid - 32) : 0, s + 32));
+        }
+      }
     }
     return;
   }
-  // element (t, j) at b[j * ldb + t]: 8 x 8 transposes of 8 columns, then the tails.
-  size_t t = 0;
-  for (; t + 8 <= kc; t += 8) {
-    size_t j = 0;
-    for (; j + 8 <= cols; j += 8) {
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(b + (j + i) * ldb + t);
-      transpose8(r);
-      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + 48 * (t + q) + j, r[q]);
+  // element (t, j) at b[j * ldb + t]: per sliver, 8 x 8 transposes of 8 columns, then the tails.
+  for (size_t g = 0; g < slivers; ++g) {
+    const float* src = b + 48 * g * ldb;
+    float* d = dst + g * kc * 48;
+    const size_t valid = std::min<size_t>(48, cols - 48 * g);
+    size_t t = 0;
+    for (; t + 8 <= kc; t += 8) {
+      size_t j = 0;
+      for (; j + 8 <= valid; j += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (j + i) * ldb + t);
+        transpose8(r);
+        for (int q = 0; q < 8; ++q) _mm256_storeu_ps(d + 48 * (t + q) + j, r[q]);
+      }
+      for (size_t q = 0; q < 8; ++q)
+        for (size_t jj = j; jj < 48; ++jj) d[48 * (t + q) + jj] = jj < valid ? src[jj * ldb + t + q] : 0.0f;
     }
-    for (size_t q = 0; q < 8; ++q)
-      for (size_t jj = j; jj < 48; ++jj) dst[48 * (t + q) + jj] = jj < cols ? b[jj * ldb + t + q] : 0.0f;
+    for (; t < kc; ++t)
+      for (size_t j = 0; j < 48; ++j) d[48 * t + j] = j < valid ? src[j * ldb + t] : 0.0f;
   }
-  for (; t < kc; ++t)
-    for (size_t j = 0; j < 48; ++j) dst[48 * t + j] = j < cols ? b[j * ldb + t] : 0.0f;
 }
 
 }  // namespace ws
