@@ -181,23 +181,26 @@ Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float*
     const size_t col0 = g0 * kC;
     gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(n, g1 * kC) - col0, kc, dst);
   };
-  // Up-front packing in chunks of 8 blocks of A / 4 slivers of B (whole rows of a transposed source per k).
+  // Up-front packing in chunks of 8 blocks of A / 4 slivers of B (whole rows of a transposed source per k), the
+  // larger chunks of B first.
   constexpr size_t kPackA = 8, kPackB = 4;
   const size_t na = a_local ? 0 : chunk_count(hm, kPackA), nb = b_local ? 0 : chunk_count(gn, kPackB);
   if (na + nb > 0)
     WS_RETURN_IF_ERROR(parallel_for(
         na + nb,
         [&](size_t s) {
-          if (s < na) {
-            const size_t h0 = s * kPackA;
-            pack_a(h0, std::min(hm, h0 + kPackA), 0, k, ap.get() + h0 * k * kR);
-          } else {
-            const size_t g0 = (s - na) * kPackB;
+          if (s < nb) {
+            const size_t g0 = s * kPackB;
             pack_b(g0, std::min(gn, g0 + kPackB), 0, k, bp.get() + g0 * k * kC);
+          } else {
+            const size_t h0 = (s - nb) * kPackA;
+            pack_a(h0, std::min(hm, h0 + kPackA), 0, k, ap.get() + h0 * k * kR);
           }
           return Status::ok();
         },
         cancel));
+  // k-panels of at most kKc, of equal length up to a multiple of 8 (no short last panel).
+  const size_t kpanels = chunk_count(k, kKc), kcp = std::min(kKc, (chunk_count(k, kpanels) + 7) / 8 * 8);
   GemmMicroFn micro[kR][3];
   for (int r = 0; r < 8; ++r)
     for (int v = 0; v < 3; ++v) micro[r][v] = gemm_micro_avx512(r + 1, v + 1);
@@ -209,8 +212,8 @@ Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float*
         thread_local std::vector<float> abuf, bbuf;
         if (a_local) abuf.resize(rg * kKc * kR);
         if (b_local) bbuf.resize(cg * kKc * kC);
-        for (size_t k0 = 0; k0 < k; k0 += kKc) {
-          const size_t kc = std::min(kKc, k - k0);
+        for (size_t k0 = 0; k0 < k; k0 += kcp) {
+          const size_t kc = std::min(kcp, k - k0);
           if (a_local)
             pack_a(h0, h1, k0, kc, abuf.data());
           if (b_local)
