@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MIT
-// sgemm (see gemm.h). With AVX-512: its own packing and 8 x 48 micro-kernel (sgemm_avx512 below). Otherwise A packed
-// in slivers of 16 rows ([k][16]), B in slivers of 16 columns ([k][16]), both once;
-// then panels of 768 columns x 256 k, and in each a parallel loop over row slivers whose 8-row halves run the
-// register-tiled micro-kernel of the calibration statistics (8 x up to 48, FMA chains in k order; calib-kernels.h)
-// on up to three column slivers at a time. Edge tiles go through a small buffer. Chunks are row slivers, so the
-// result does not depend on the thread count.
+// sgemm (see gemm.h). With AVX-512: its own tiling, packing and MR x 48 micro-kernels (sgemm_avx512 below).
+// Otherwise A packed in slivers of 16 rows ([k][16]), B in slivers of 16 columns ([k][16]), both once; then panels
+// of 768 columns x 256 k, and in each a parallel loop over row slivers whose 8-row halves run the register-tiled
+// micro-kernel of the calibration statistics (8 x up to 48, FMA chains in k order; calib-kernels.h) on up to three
+// column slivers at a time. Edge tiles go through a small buffer. Chunks are row slivers, so the result does not
+// depend on the thread count.
 #include "weightsmith/gemm.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "calib-kernels.h"
 #include "weightsmith/checked.h"
@@ -20,7 +27,13 @@
 
 namespace ws {
 
-void gemm_micro_8x48_avx512(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first);
+// gemm-avx512.cpp: the MR x 16 NV micro-kernels (MR 1..8, NV 1..3; mask: the last vector's valid lanes) and the
+// packing of `rows` rows of op(A) into consecutive [kc][8] blocks and `cols` columns of op(B) into consecutive
+// [kc][48] slivers, zero-padded.
+using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
+GemmMicroFn gemm_micro_avx512(int mr, int nv);
+void gemm_pack_a_avx512(const float* a, size_t lda, bool ta, size_t rows, size_t kc, float* dst);
+void gemm_pack_b_avx512(const float* b, size_t ldb, bool tb, size_t cols, size_t kc, float* dst);
 
 namespace {
 
@@ -54,78 +67,172 @@ CalibMicroFn best_micro() {
   return micro_fma;
 }
 
-// The AVX-512 path: A packed in blocks of 8 rows ([k][8]), B in panels of 48 columns ([k][48]), k-panels of 192
-// (a tile's operands, 6 + 36 KiB, mostly in L1) and column panels of 1536; chunks are pairs of 8-row blocks.
+// A packed operand's memory: large blocks on 2 MiB pages where the system allows (fewer TLB misses), and up to
+// kCacheBytes of released blocks kept for the next products, so that repeated products do not pay the kernel for
+// zeroed pages on every call.
+class PackedBuffer {
+ public:
+  explicit PackedBuffer(size_t count) {
+    if (count == 0) return;
+    bytes_ = round_up(count * sizeof(float));
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      auto& cache = free_blocks();
+      auto best = cache.end();
+      for (auto it = cache.begin(); it != cache.end(); ++it)
+        if (it->first >= bytes_ && (best == cache.end() || it->first < best->first)) best = it;
+      if (best != cache.end()) {
+        bytes_ = best->first;
+        p_ = best->second;
+        cached_bytes() -= bytes_;
+        cache.erase(best);
+        return;
+      }
+    }
+    p_ = allocate(bytes_);
+  }
+  ~PackedBuffer() {
+    if (!p_) return;
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto& cache = free_blocks();
+    // Keep this block, dropping the smallest cached ones while the total would exceed the budget.
+    while (!cache.empty() && cached_bytes() + bytes_ > kCacheBytes) {
+      auto smallest = std::min_element(cache.begin(), cache.end());
+      if (smallest->first >= bytes_) break;
+      std::free(smallest->second);
+      cached_bytes() -= smallest->first;
+      cache.erase(smallest);
+    }
+    if (cached_bytes() + bytes_ <= kCacheBytes) {
+      cache.emplace_back(bytes_, p_);
+      cached_bytes() += bytes_;
+    } else {
+      std::free(p_);
+    }
+  }
+  PackedBuffer(const PackedBuffer&) = delete;
+  PackedBuffer& operator=(const PackedBuffer&) = delete;
+  float* get() const { return p_; }
+
+ private:
+  static constexpr size_t kHuge = size_t{2} << 20;
+  static constexpr size_t kCacheBytes = size_t{64} << 20;
+  static size_t round_up(size_t bytes) { return bytes >= kHuge ? (bytes + kHuge - 1) / kHuge * kHuge : bytes; }
+  static float* allocate(size_t bytes) {
+#if defined(__linux__)
+    if (bytes >= kHuge) {
+      void* p = std::aligned_alloc(kHuge, bytes);
+      if (p) madvise(p, bytes, MADV_HUGEPAGE);
+      return static_cast<float*>(p);
+    }
+#endif
+    return static_cast<float*>(std::malloc(bytes));
+  }
+  static std::mutex& cache_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::pair<size_t, float*>>& free_blocks() {
+    static auto* v = new std::vector<std::pair<size_t, float*>>();  // never destroyed: used until exit
+    return *v;
+  }
+  static size_t& cached_bytes() {
+    static size_t n = 0;
+    return n;
+  }
+  float* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// The AVX-512 path. C is cut into tiles of up to 16 blocks of 8 rows x 8 slivers of 48 columns, sized from the
+// shape alone (at least kMinTiles of them where the shape allows), and each tile is one chunk of a single parallel
+// loop that runs the whole k loop itself, in k-panels of kKc: no barrier between panels, and the result does not
+// depend on the thread count. A is packed in blocks of 8 rows ([k][8]) and B in slivers of 48 columns ([k][48]):
+// an operand is packed once, up front and in parallel, unless the tiles span the other operand's whole extent (one
+// row of tiles for B, one column of tiles for A, as in the skinny products of a randomized SVD), in which case each
+// tile packs its part of it per k-panel into a per-thread buffer (each element still once, and no large buffer).
+// For each k-panel and sliver of the tile, the sliver stays in L1 while the tile's blocks of A stream from L2 through
+// the MR x 16 NV micro-kernel; edge tiles use fewer rows and a lane mask, so they need no copy of C.
 Status sgemm_avx512(bool ta, bool tb, size_t m, size_t n, size_t k, const float* a, const float* b, float* c,
                     const std::atomic<bool>* cancel) {
-  constexpr size_t kR = 8, kC = 48, kKc512 = 192, kNc512 = 1536;
+  // 128 rows x 384 columns at most: with a power-of-two n the tile's rows of C would otherwise crowd L2 sets.
+  constexpr size_t kR = 8, kC = 48, kKc = 192, kMaxRg = 16, kMaxCg = 8, kMinTiles = 16;
   const size_t hm = (m + kR - 1) / kR, gn = (n + kC - 1) / kC;
-  std::unique_ptr<float[]> ap, bp;
-  try {
-    ap.reset(new float[hm * k * kR]);
-    bp.reset(new float[gn * k * kC]);
-  } catch (const std::bad_alloc&) {
-    return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
+  size_t rg = std::min(hm, kMaxRg), cg = std::min(gn, kMaxCg);
+  auto tiles = [&] { return chunk_count(hm, rg) * chunk_count(gn, cg); };
+  // One row of tiles: each tile packs its own part of B, once. One column of tiles: the same for A.
+  const bool b_local = rg == hm, a_local = cg == gn && !b_local;
+  while (tiles() < kMinTiles) {
+    if (!b_local && rg > 4 && (a_local || rg * kR >= cg * kC)) rg = (rg + 1) / 2;
+    else if (!a_local && cg > 1) cg = (cg + 1) / 2;
+    else if (!b_local && rg > 1) rg = (rg + 1) / 2;
+    else break;
   }
-  WS_RETURN_IF_ERROR(parallel_for(
-      hm + gn,
-      [&](size_t s) {
-        if (s < hm) {
-          float* dst = ap.get() + s * k * kR;
-          const size_t first = s * kR, valid = std::min(kR, m - first);
-          for (size_t t = 0; t < k; ++t)
-            for (size_t i = 0; i < kR; ++i) dst[t * kR + i] = i < valid ? a_at(a, ta, m, k, first + i, t) : 0.0f;
-        } else {
-          const size_t g = s - hm;
-          float* dst = bp.get() + g * k * kC;
-          const size_t first = g * kC, valid = std::min(kC, n - first);
-          for (size_t t = 0; t < k; ++t) {
-            if (!tb) {
-              std::memcpy(dst + t * kC, b + t * n + first, valid * sizeof(float));
-              if (valid < kC) std::memset(dst + t * kC + valid, 0, (kC - valid) * sizeof(float));
-            } else {
-              for (size_t j = 0; j < kC; ++j) dst[t * kC + j] = j < valid ? b[(first + j) * k + t] : 0.0f;
-            }
+  const size_t ntr = chunk_count(hm, rg), ntc = chunk_count(gn, cg);
+  PackedBuffer ap(a_local ? 0 : hm * k * kR), bp(b_local ? 0 : gn * k * kC);
+  if ((!a_local && !ap.get()) || (!b_local && !bp.get()))
+    return Status(Code::kOutOfMemory, "sgemm: cannot allocate the packed operands");
+  // Blocks h0..h1 of A / slivers g0..g1 of B, k-panel k0..k0+kc.
+  auto pack_a = [&](size_t h0, size_t h1, size_t k0, size_t kc, float* dst) {
+    const size_t row0 = h0 * kR;
+    gemm_pack_a_avx512(ta ? a + k0 * m + row0 : a + row0 * k + k0, ta ? m : k, ta, std::min(m, h1 * kR) - row0, kc, dst);
+  };
+  auto pack_b = [&](size_t g0, size_t g1, size_t k0, size_t kc, float* dst) {
+    const size_t col0 = g0 * kC;
+    gemm_pack_b_avx512(tb ? b + col0 * k + k0 : b + k0 * n + col0, tb ? k : n, tb, std::min(n, g1 * kC) - col0, kc, dst);
+  };
+  // Up-front packing in chunks of 8 blocks of A / 4 slivers of B (whole rows of a transposed source per k), the
+  // larger chunks of B first.
+  constexpr size_t kPackA = 8, kPackB = 4;
+  const size_t na = a_local ? 0 : chunk_count(hm, kPackA), nb = b_local ? 0 : chunk_count(gn, kPackB);
+  if (na + nb > 0)
+    WS_RETURN_IF_ERROR(parallel_for(
+        na + nb,
+        [&](size_t s) {
+          if (s < nb) {
+            const size_t g0 = s * kPackB;
+            pack_b(g0, std::min(gn, g0 + kPackB), 0, k, bp.get() + g0 * k * kC);
+          } else {
+            const size_t h0 = (s - nb) * kPackA;
+            pack_a(h0, std::min(hm, h0 + kPackA), 0, k, ap.get() + h0 * k * kR);
           }
+          return Status::ok();
+        },
+        cancel));
+  // k-panels of at most kKc, of equal length up to a multiple of 8 (no short last panel).
+  const size_t kpanels = chunk_count(k, kKc), kcp = std::min(kKc, (chunk_count(k, kpanels) + 7) / 8 * 8);
+  GemmMicroFn micro[kR][3];
+  for (int r = 0; r < 8; ++r)
+    for (int v = 0; v < 3; ++v) micro[r][v] = gemm_micro_avx512(r + 1, v + 1);
+  return parallel_for(
+      ntr * ntc,
+      [&](size_t tile) {
+        const size_t h0 = tile / ntc * rg, h1 = std::min(hm, h0 + rg);
+        const size_t g0 = tile % ntc * cg, g1 = std::min(gn, g0 + cg);
+        thread_local std::vector<float> abuf, bbuf;
+        if (a_local) abuf.resize(rg * kKc * kR);
+        if (b_local) bbuf.resize(cg * kKc * kC);
+        for (size_t k0 = 0; k0 < k; k0 += kcp) {
+          const size_t kc = std::min(kcp, k - k0);
+          if (a_local)
+            pack_a(h0, h1, k0, kc, abuf.data());
+          if (b_local)
+            pack_b(g0, g1, k0, kc, bbuf.data());
+          auto run = [&](size_t h, size_t g) {
+            const size_t row0 = h * kR, rows = std::min(kR, m - row0);
+            const size_t col0 = g * kC, cols = std::min(kC, n - col0), nv = (cols + 15) / 16;
+            const unsigned mask = cols % 16 ? (1u << (cols % 16)) - 1 : 0xFFFFu;
+            const float* aptr = a_local ? abuf.data() + (h - h0) * kc * kR : ap.get() + (h * k + k0) * kR;
+            const float* bptr = b_local ? bbuf.data() + (g - g0) * kc * kC : bp.get() + (g * k + k0) * kC;
+            micro[rows - 1][nv - 1](aptr, bptr, kc, c + row0 * n + col0, n, k0 == 0, mask);
+          };
+          // A sliver of B stays in L1 while the tile's blocks of A stream from L2.
+          for (size_t g = g0; g < g1; ++g)
+            for (size_t h = h0; h < h1; ++h) run(h, g);
         }
         return Status::ok();
       },
-      cancel));
-  constexpr size_t kRowsPerChunk = 2;  // blocks of 8 rows
-  for (size_t j0 = 0; j0 < n; j0 += kNc512) {
-    const size_t g_begin = j0 / kC, g_end = std::min(gn, (j0 + kNc512) / kC);
-    for (size_t k0 = 0; k0 < k; k0 += kKc512) {
-      const size_t kc = std::min(kKc512, k - k0);
-      const bool first = k0 == 0;
-      WS_RETURN_IF_ERROR(parallel_for(
-          chunk_count(hm, kRowsPerChunk),
-          [&](size_t ch) {
-            float tmp[kR * kC];
-            for (size_t g = g_begin; g < g_end; ++g) {
-              const float* bptr = bp.get() + (g * k + k0) * kC;
-              const size_t col0 = g * kC, cols = std::min(n - col0, kC);
-              for (size_t h = ch * kRowsPerChunk; h < hm && h < (ch + 1) * kRowsPerChunk; ++h) {
-                const float* aptr = ap.get() + (h * k + k0) * kR;
-                const size_t row0 = h * kR, rows = std::min(m - row0, kR);
-                float* cptr = c + row0 * n + col0;
-                if (rows == kR && cols == kC) {
-                  gemm_micro_8x48_avx512(aptr, bptr, kc, cptr, n, first);
-                  continue;
-                }
-                if (!first) {
-                  std::memset(tmp, 0, sizeof tmp);
-                  for (size_t r = 0; r < rows; ++r) std::memcpy(tmp + r * kC, cptr + r * n, cols * sizeof(float));
-                }
-                gemm_micro_8x48_avx512(aptr, bptr, kc, tmp, kC, first);
-                for (size_t r = 0; r < rows; ++r) std::memcpy(cptr + r * n, tmp + r * kC, cols * sizeof(float));
-              }
-            }
-            return Status::ok();
-          },
-          cancel));
-    }
-  }
-  return Status::ok();
+      cancel);
 }
 
 }  // namespace

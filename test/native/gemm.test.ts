@@ -22,7 +22,13 @@ function rand(n: number, seed: number): Float32Array {
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 describe('matmul', () => {
-  const shapes: [number, number, number][] = [[1, 1, 1], [7, 31, 33], [33, 7, 257], [257, 33, 31], [100, 260, 130], [17, 400, 391], [16, 48, 384], [9, 385, 770]];
+  // Row counts cover every remainder mod 8 (the AVX-512 edge tiles of 1-8 rows) and column counts one, two and
+  // three 16-lane vectors, full and masked; k over 192 gives several k-panels (C reloaded). [300, 74, 400] and
+  // [1100, 64, 74] are tiles spanning all columns (A packed per tile), [74, 1000, 300] and [30, 600, 200] tiles
+  // spanning all rows (B packed per tile), [300, 500, 450] both operands packed up front: the skinny products of a
+  // randomized SVD (A Q, A^T Q, Q^T A, Q Ub) at a smaller size.
+  const shapes: [number, number, number][] = [[1, 1, 1], [7, 31, 33], [33, 7, 257], [257, 33, 31], [100, 260, 130], [17, 400, 391], [16, 48, 384], [9, 385, 770],
+    [300, 74, 400], [1100, 64, 74], [74, 1000, 300], [30, 600, 200], [35, 95, 20], [45, 110, 9], [300, 500, 450]];
   it(`equals the scalar reference bit for bit: every tier, 1 and 2 threads, transposes; shapes ${shapes.map((s) => s.join('x')).join(', ')}`, () => {
     for (const [m, n, k] of shapes) {
       const a = rand(m * k, m * 7 + k), b = rand(k * n, n * 13 + k);
@@ -40,6 +46,20 @@ describe('matmul', () => {
           }
         }
       }
+    }
+  });
+
+  it('equals the reference for concurrent async products of different shapes (shared packing buffers)', async () => {
+    const shapes: [number, number, number][] = [[300, 500, 450], [74, 1000, 300], [520, 90, 260], [64, 64, 64]];
+    const inputs = shapes.map(([m, n, k], i) => ({ m, n, k, a: rand(m * k, 100 + i), b: rand(k * n, 200 + i) }));
+    setThreads(2);
+    for (let round = 0; round < 2; round++) {
+      const outs = await Promise.all(inputs.map(({ m, n, k, a, b }) => matmul(tensor(a, [m, k]), tensor(b, [k, n]))));
+      inputs.forEach(({ m, n, k, a, b }, i) => {
+        const ref = new Float32Array(m * n);
+        native.matmulSync(a, b, m, n, k, false, false, ref, 'ref');
+        expect(bits(outs[i].data as Float32Array).equals(bits(ref)), `${m}x${n}x${k}`).toBe(true);
+      });
     }
   });
 
