@@ -18,7 +18,8 @@
 
 namespace ws {
 
-void gemm_micro_8x48_avx512(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first);
+using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
+GemmMicroFn gemm_micro_avx512(int mr, int nv);  // gemm-avx512.cpp: the sgemm micro-kernels
 
 namespace {
 
@@ -44,9 +45,16 @@ void micro_portable(const T* a, const T* b, size_t k, T* c, size_t ldc, bool fir
     }
 }
 
+#if defined(__x86_64__)
+// The full 8 x 48 tile of sgemm's AVX-512 kernels (all 16 lanes of the last vector valid).
+void sgemm_micro_8x48_avx512(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first) {
+  gemm_micro_avx512(8, 3)(a, b, k, c, ldc, first, 0xFFFFu);
+}
+#endif
+
 FactorMicroFn<float> best_micro(float*) {
 #if defined(__x86_64__)
-  if (simd_level() >= SimdLevel::kAvx512) return gemm_micro_8x48_avx512;
+  if (simd_level() >= SimdLevel::kAvx512) return sgemm_micro_8x48_avx512;
   if (simd_level() >= SimdLevel::kAvx2)
     if (auto fn = sgemm_micro_avx2_fn()) return fn;
 #endif
