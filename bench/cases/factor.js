@@ -47,7 +47,7 @@ function choleskyCase(n) {
   return {
     name: `cholesky ${n} f32`,
     unit: 'GFLOP/s',
-    targets: { peer: 0.7 },
+    targets: {},  // no DESIGN.md target: reported
     peer: { label: 'numpy cholesky', script: 'factor.py', args: ['cholesky', String(n)] },
     async run() {
       const api = ws();
@@ -70,7 +70,7 @@ function chainCase(n) {
   return {
     name: `gptq chain ${n} f32`,
     unit: 'GFLOP/s',
-    targets: { peer: 0.7 },
+    targets: {},  // no DESIGN.md target: reported
     peer: { label: 'scipy potrf/potri/potrf', script: 'factor.py', args: ['chain', String(n)] },
     async run() {
       const api = ws();
@@ -106,7 +106,7 @@ function dgemmCase(n) {
   return {
     name: `dgemm ${n}`,
     unit: 'GFLOP/s',
-    targets: { peer: 0.7 },
+    targets: {},  // no DESIGN.md target: reported
     peer: { label: 'numpy f64 a @ b', script: 'factor.py', args: ['dgemm', String(n)] },
     async run() {
       const api = ws();
