@@ -20,6 +20,8 @@ struct SvdOps {
   void (*axpy)(float* y, const float* x, size_t n, float alpha);
   // x' = fma(-s, y, c x), y' = fma(s, x, c y)
   void (*rot)(float* x, float* y, size_t n, float c, float s);
+  // fast (unnormalized) rotation: x' = fma(-a, y, x), y' = fma(b, x, y), both from the old x and y
+  void (*frot)(float* x, float* y, size_t n, float a, float b);
   // max |x[i]|, or -1 when x holds a NaN or an infinity (exact: the same on every tier)
   float (*max_abs)(const float* x, size_t n);
   // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):

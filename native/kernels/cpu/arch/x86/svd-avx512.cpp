@@ -100,6 +100,21 @@ void rot_avx512(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
+void frot_avx512(float* x, float* y, size_t n, float a, float b) {
+  const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 p = _mm512_loadu_ps(x + i), q = _mm512_loadu_ps(y + i);
+    _mm512_storeu_ps(x + i, _mm512_fnmadd_ps(va, q, p));
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vb, p, q));
+  }
+  if (i < n) {
+    const __mmask16 k = tail_mask(n - i);
+    const __m512 p = _mm512_maskz_loadu_ps(k, x + i), q = _mm512_maskz_loadu_ps(k, y + i);
+    _mm512_mask_storeu_ps(x + i, k, _mm512_fnmadd_ps(va, q, p));
+    _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(vb, p, q));
+  }
+}
 
 // (a0 + a1) + (a2 + a3): four FMA chains (index mod 4), as in jacobi_serial.
 inline __m512 sum4(const __m512* a) { return _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])); }
@@ -199,7 +214,7 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float ti
 #endif
 
 const SvdOps* svd_ops_avx512() {
-  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, max_abs_avx512, jacobi16_avx512};
+  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, frot_avx512, max_abs_avx512, jacobi16_avx512};
   return cpu_features().avx512f ? &ops : nullptr;
 }
 
