@@ -11,7 +11,7 @@
 // replaced by a completion of the basis (Gram-Schmidt of unit vectors, or a Householder QR when many are missing;
 // f64), so the factors stay orthonormal.
 //
-// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order; with AVX-512, 16 matrices per chunk in the 16
+// svd_batched_f32: W = A^T (tall) or A (wide), cyclic pair order, scaled (fast) rotations; with AVX-512, 16 matrices per chunk in the 16
 // lanes (SvdOps::jacobi16), each lane with exactly the arithmetic of jacobi_serial, else one matrix per chunk.
 // svd_f32: Householder QR of A (or of A^T when wide), then W = R (Jacobi on R^T: converges in fewer sweeps), in
 // parallel: the rows are cut into blocks of bs rows; a sweep first runs all pairs inside each block, then the
@@ -250,14 +250,29 @@ inline float sum4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 // Serial cyclic one-sided Jacobi on W (k x L) with Jt = I, the arithmetic of one lane of SvdOps::jacobi16: four f32
 // FMA chains (index mod 4, added as (0 + 1) + (2 + 3)) for dots and squared norms (recomputed at the start of each
 // sweep, tracked as |w_i|^2 - t g and |w_j|^2 + t g within it), the tangent t in f32 too (t = 1 / (2 zeta) once
-// zeta^2 would overflow), c and s from it in f64, rounded once.
+// zeta^2 would overflow). Rows are kept in scaled form, all in f32 (as in jacobi_blocked): row i of W and of Jt is
+// d_i times the stored row; a rotation is two FMAs per element, x - t (d_j / d_i) y and y + t (d_i / d_j) x, and
+// scales d c with c = 1 / sqrt(1 + t^2); a scale below 2^-30 moves into its rows (times 2^-30, exact); the scales are
+// folded into the rows (a product per element) at the start of each sweep and at the end.
 // Returns the number of sweeps or -1.
 int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
   std::memset(jt, 0, k * k * sizeof(float));
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
-  std::vector<float> nrm(k);
+  std::vector<float> nrm(k), d(k, 1.0f);
   const float tiny = static_cast<float>(kTiny);
+  auto scale = [&](size_t i, float f) {
+    for (size_t r = 0; r < l; ++r) w[i * l + r] *= f;
+    for (size_t r = 0; r < k; ++r) jt[i * k + r] *= f;
+  };
+  auto fold = [&]() {
+    for (size_t i = 0; i < k; ++i)
+      if (d[i] != 1.0f) {
+        scale(i, d[i]);
+        d[i] = 1.0f;
+      }
+  };
   for (int sweep = 1; sweep <= g_max_sweeps.load(); ++sweep) {
+    fold();
     for (size_t i = 0; i < k; ++i) {
       float acc[4] = {};
       for (size_t r = 0; r < l; ++r) acc[r & 3] = std::fma(w[i * l + r], w[i * l + r], acc[r & 3]);
@@ -270,20 +285,31 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
         float* wj = w + j * l;
         float g4[4] = {};
         for (size_t r = 0; r < l; ++r) g4[r & 3] = std::fma(wi[r], wj[r], g4[r & 3]);
-        const float g = sum4(g4), ni = nrm[i], nj = nrm[j];
+        const float di = d[i], dj = d[j];
+        const float g = (sum4(g4) * di) * dj, ni = nrm[i], nj = nrm[j];
         if (!(ni >= tiny && nj >= tiny && std::fabs(g) > tol * (std::sqrt(ni) * std::sqrt(nj)))) continue;
         const float zeta = (nj - ni) / (2.0f * g), az = std::fabs(zeta);
         const float t = az > 1e18f ? 0.5f / zeta : (zeta >= 0 ? 1.0f : -1.0f) / (az + std::sqrt(1.0f + zeta * zeta));
-        const double cd = 1.0 / std::sqrt(1.0 + static_cast<double>(t) * t);
-        const float c = static_cast<float>(cd), s = static_cast<float>(cd * t);
+        const float c = 1.0f / std::sqrt(1.0f + t * t);
+        const float fa = t * (dj / di), fb = t * (di / dj);
         any = true;
-        rot_portable(wi, wj, l, c, s);
+        frot_portable(wi, wj, l, fa, fb);
+        frot_portable(jt + i * k, jt + j * k, k, fa, fb);
         const float tg = t * g;
         nrm[i] = ni - tg;
         nrm[j] = nj + tg;
-        rot_portable(jt + i * k, jt + j * k, k, c, s);
+        d[i] = di * c;
+        d[j] = dj * c;
+        for (size_t x : {i, j})
+          if (d[x] < 0x1p-30f) {
+            scale(x, 0x1p-30f);
+            d[x] *= 0x1p30f;
+          }
       }
-    if (!any) return sweep;
+    if (!any) {
+      fold();
+      return sweep;
+    }
   }
   return -1;
 }
