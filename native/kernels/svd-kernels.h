@@ -28,7 +28,8 @@ struct SvdOps {
   // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
   // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
   // its own matrix, so results do not depend on how matrices are grouped. Returns the sweeps run, or -1 at the cap.
-  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps);
+  // Rows are kept in scaled form as in jacobi_serial; a scale below 2^-guard moves into its rows.
+  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps, int guard);
 };
 
 const SvdOps& svd_ops();

@@ -40,6 +40,8 @@ namespace {
 
 constexpr int kDefaultMaxSweeps = 60;
 std::atomic<int> g_max_sweeps{kDefaultMaxSweeps};  // svd_set_max_sweeps (tests)
+constexpr int kDefaultScaleGuard = 30;
+std::atomic<int> g_scale_guard{kDefaultScaleGuard};  // svd_set_scale_guard (tests): scales below 2^-e move into rows
 constexpr double kTiny = 1e-30;  // squared norms below this count as zero (the matrix is scaled to max |a| < 1)
 
 // Portable vector helpers with the lanes of the AVX-512 ones: 64 partial sums (element i into i mod 64), folded as
@@ -101,11 +103,13 @@ struct Scaled {
         d[i] = 1.0;
       }
   }
+  int e = g_scale_guard.load();
   void guard(size_t i, size_t k, size_t l, float* w, float* jt) {
-    if (d[i] >= 0x1p-30) return;
-    for (size_t r = 0; r < l; ++r) w[i * l + r] *= 0x1p-30f;
-    for (size_t r = 0; r < k; ++r) jt[i * k + r] *= 0x1p-30f;
-    d[i] *= 0x1p30;
+    if (d[i] >= std::ldexp(1.0, -e)) return;
+    const float f = std::ldexp(1.0f, -e);
+    for (size_t r = 0; r < l; ++r) w[i * l + r] *= f;
+    for (size_t r = 0; r < k; ++r) jt[i * k + r] *= f;
+    d[i] = std::ldexp(d[i], e);
   }
 };
 
@@ -260,6 +264,8 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<float> nrm(k), d(k, 1.0f);
   const float tiny = static_cast<float>(kTiny);
+  const int ge = g_scale_guard.load();
+  const float glo = std::ldexp(1.0f, -ge), ghi = std::ldexp(1.0f, ge);
   auto scale = [&](size_t i, float f) {
     for (size_t r = 0; r < l; ++r) w[i * l + r] *= f;
     for (size_t r = 0; r < k; ++r) jt[i * k + r] *= f;
@@ -301,9 +307,9 @@ int jacobi_serial(size_t k, size_t l, float* w, float* jt, float tol) {
         d[i] = di * c;
         d[j] = dj * c;
         for (size_t x : {i, j})
-          if (d[x] < 0x1p-30f) {
-            scale(x, 0x1p-30f);
-            d[x] *= 0x1p30f;
+          if (d[x] < glo) {
+            scale(x, glo);
+            d[x] *= ghi;
           }
       }
     if (!any) {
@@ -445,6 +451,12 @@ int svd_set_max_sweeps(int n) {
   return old;
 }
 
+int svd_set_scale_guard(int e) {
+  const int old = g_scale_guard.load();
+  g_scale_guard.store(e > 0 ? e : kDefaultScaleGuard);
+  return old;
+}
+
 const SvdOps& svd_ops() {
 #if defined(__x86_64__)
   if (simd_level() >= SimdLevel::kAvx512)
@@ -492,7 +504,7 @@ Status svd_batched_f32(size_t batch, size_t m, size_t n, const float* a, float* 
           WS_RETURN_IF_ERROR(check_input("svdBatched", ab, m * n, &e[t]));
           if (lanes > 1) pack_direct(m, n, ab, e[t], wl.data() + t, lanes);
         }
-        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), static_cast<float>(tol), static_cast<float>(kTiny), g_max_sweeps.load()) : 0;
+        const int sw = lanes > 1 ? ops.jacobi16(k, l, wl.data(), jl.data(), static_cast<float>(tol), static_cast<float>(kTiny), g_max_sweeps.load(), g_scale_guard.load()) : 0;
         if (sw < 0) return no_convergence(k, l);
         for (size_t t = 0; t < nb; ++t) {
           const size_t b = b0 + t;

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -170,7 +171,8 @@ inline void scale_rows(float* x, size_t n, __m512 f, __mmask16 m) {
   for (size_t r = 0; r < n; ++r) _mm512_mask_storeu_ps(x + r * 16, m, _mm512_mul_ps(_mm512_loadu_ps(x + r * 16), f));
 }
 
-int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps) {
+int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps, int ge) {
+  const __m512 glo = _mm512_set1_ps(std::ldexp(1.0f, -ge)), ghi = _mm512_set1_ps(std::ldexp(1.0f, ge));
   std::memset(jt, 0, k * k * 16 * sizeof(float));
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
   std::vector<float> nrm(k * 16), dv(k * 16, 1.0f);
@@ -187,11 +189,11 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float ti
   };
   auto guard = [&](size_t i) {
     const __m512 d = _mm512_loadu_ps(&dv[i * 16]);
-    const __mmask16 m = _mm512_cmp_ps_mask(d, _mm512_set1_ps(0x1p-30f), _CMP_LT_OQ);
+    const __mmask16 m = _mm512_cmp_ps_mask(d, glo, _CMP_LT_OQ);
     if (!m) return;
-    scale_rows(w + i * l * 16, l, _mm512_set1_ps(0x1p-30f), m);
-    scale_rows(jt + i * k * 16, k, _mm512_set1_ps(0x1p-30f), m);
-    _mm512_mask_storeu_ps(&dv[i * 16], m, _mm512_mul_ps(d, _mm512_set1_ps(0x1p30f)));
+    scale_rows(w + i * l * 16, l, glo, m);
+    scale_rows(jt + i * k * 16, k, glo, m);
+    _mm512_mask_storeu_ps(&dv[i * 16], m, _mm512_mul_ps(d, ghi));
   };
   for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
     fold();
