@@ -162,8 +162,8 @@ inline __mmask16 rotation16(__m512 gh, __m512 ni, __m512 nj, __m512 di, __m512 d
 // One element of a fast rotation of 16 lanes (lanes in m only; the others keep their values).
 inline void frot_step(float* x, float* y, __m512 fa, __m512 fb, __mmask16 m) {
   const __m512 p = _mm512_loadu_ps(x), q = _mm512_loadu_ps(y);
-  _mm512_storeu_ps(x, _mm512_mask_mov_ps(p, m, _mm512_fnmadd_ps(fa, q, p)));
-  _mm512_storeu_ps(y, _mm512_mask_mov_ps(q, m, _mm512_fmadd_ps(fb, p, q)));
+  _mm512_storeu_ps(x, _mm512_mask3_fnmadd_ps(fa, q, p, m));
+  _mm512_storeu_ps(y, _mm512_mask3_fmadd_ps(fb, p, q, m));
 }
 
 // Rows times f lane by lane (lanes in m only).
