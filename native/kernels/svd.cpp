@@ -326,7 +326,9 @@ Status jacobi_blocked(size_t k, size_t l, float* w, float* jt, const SvdOps& ops
   for (size_t i = 0; i < k; ++i) jt[i * k + i] = 1.0f;
   std::vector<double> nrm(k);
   const double tol = tolerance(l);
-  const size_t bs = std::clamp<size_t>(131072 / (l + k), 16, 64);
+  // Blocks of 64 rows at every size: at 2048 and 4096 the fewer rounds (less traffic between the caches) win over
+  // keeping a block pair within L2 (4096^2: 72 s with 64 rows against 81 s with 16).
+  const size_t bs = 64;
   const size_t nb = chunk_count(k, bs);
   const size_t players = nb + (nb & 1);
   std::vector<size_t> counts(std::max<size_t>(nb, 1));
