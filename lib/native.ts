@@ -134,6 +134,7 @@ export interface NativeAddon {
   triangularSolve(a: FloatBuf, b: FloatBuf, m: number, n: number, left: boolean, upper: boolean, trans: boolean, unit: boolean,
     out: FloatBuf, owners: NativeFile[], token: NativeAbortToken | null): Promise<void>;
   svdSetMaxSweeps(n: number): number;
+  svdSetScaleGuard(e: number): number;
   sparseCountRows(w: Buf, elemSize: number, rows: number, cols: number): Float64Array;
   sparseCompress(format: string, w: Buf, elemSize: number, rows: number, cols: number, rowOffsets: Float64Array | null, values: Buf,
     bitmask: Uint8Array | null, meta: Buf | null): void;

@@ -58,6 +58,7 @@ Napi::Value CholeskyInverse(const Napi::CallbackInfo& info);
 Napi::Value TriangularSolveSync(const Napi::CallbackInfo& info);
 Napi::Value TriangularSolve(const Napi::CallbackInfo& info);
 Napi::Value SvdSetMaxSweeps(const Napi::CallbackInfo& info);
+Napi::Value SvdSetScaleGuard(const Napi::CallbackInfo& info);
 Napi::Value SparseCompress(const Napi::CallbackInfo& info);
 Napi::Value SparseDecompress(const Napi::CallbackInfo& info);
 Napi::Value CalibAddSync(const Napi::CallbackInfo& info);
@@ -188,6 +189,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("triangularSolveSync", Napi::Function::New<TriangularSolveSync>(env, "triangularSolveSync"));
   exports.Set("triangularSolve", Napi::Function::New<TriangularSolve>(env, "triangularSolve"));
   exports.Set("svdSetMaxSweeps", Napi::Function::New<SvdSetMaxSweeps>(env, "svdSetMaxSweeps"));
+  exports.Set("svdSetScaleGuard", Napi::Function::New<SvdSetScaleGuard>(env, "svdSetScaleGuard"));
   exports.Set("sparseCountRows", Napi::Function::New<SparseCountRows>(env, "sparseCountRows"));
   exports.Set("sparseCompress", Napi::Function::New<SparseCompress>(env, "sparseCompress"));
   exports.Set("sparseDecompress", Napi::Function::New<SparseDecompress>(env, "sparseDecompress"));

@@ -113,4 +113,10 @@ Napi::Value SvdSetMaxSweeps(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), svd_set_max_sweeps(static_cast<int>(std::min<size_t>(n, 1000))));
 }
 
+// svdSetScaleGuard(e) -> previous exponent (tests only: scales below 2^-e move into their rows; 0 restores 30).
+Napi::Value SvdSetScaleGuard(const Napi::CallbackInfo& info) {
+  const size_t e = get_size(info[0], "e");
+  return Napi::Number::New(info.Env(), svd_set_scale_guard(static_cast<int>(std::min<size_t>(e, 60))));
+}
+
 }  // namespace ws::binding

@@ -20,13 +20,16 @@ struct SvdOps {
   void (*axpy)(float* y, const float* x, size_t n, float alpha);
   // x' = fma(-s, y, c x), y' = fma(s, x, c y)
   void (*rot)(float* x, float* y, size_t n, float c, float s);
+  // fast (unnormalized) rotation: x' = fma(-a, y, x), y' = fma(b, x, y), both from the old x and y
+  void (*frot)(float* x, float* y, size_t n, float a, float b);
   // max |x[i]|, or -1 when x holds a NaN or an infinity (exact: the same on every tier)
   float (*max_abs)(const float* x, size_t n);
   // Batched one-sided Jacobi on 16 matrices interleaved lane by lane (null on tiers without it):
   // w[(i * l + r) * 16 + lane] holds the k rows (length l) to orthogonalize, jt[(i * k + c) * 16 + lane] is set to
   // the identity and accumulates the rotations. Each lane runs exactly the arithmetic of jacobi_serial (svd.cpp) on
   // its own matrix, so results do not depend on how matrices are grouped. Returns the sweeps run, or -1 at the cap.
-  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps);
+  // Rows are kept in scaled form as in jacobi_serial; a scale below 2^-guard moves into its rows.
+  int (*jacobi16)(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps, int guard);
 };
 
 const SvdOps& svd_ops();

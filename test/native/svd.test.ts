@@ -194,6 +194,45 @@ describe('svd', () => {
     setThreads(threads0);
   });
 
+  it('moves small row scales into the rows (scale guard 2^-1: often) with the same bits everywhere and accurate results', () => {
+    const a = rand(150 * 90, 15), batch = rand(20 * 40 * 33, 16);
+    const old = native.svdSetScaleGuard(1);
+    try {
+      let first: Buffer[] | undefined;
+      for (const tier of TIERS) {
+        native.setSimd(tier);
+        for (const t of [1, 2]) {
+          setThreads(t);
+          const r = svdSync(tensor(a, [150, 90]));
+          const b = svdBatchedSync(tensor(batch, [20, 40, 33]));
+          checkSvd(a, 150, 90, r.U.data as Float32Array, r.S.data as Float32Array, r.Vt.data as Float32Array, `guard svd ${tier} ${t}`);
+          const U = b.U.data as Float32Array, S = b.S.data as Float32Array, V = b.Vt.data as Float32Array;
+          checkSvd(batch.subarray(19 * 40 * 33), 40, 33, U.subarray(19 * 40 * 33), S.subarray(19 * 33), V.subarray(19 * 33 * 33), `guard batched ${tier} ${t}`);
+          const got = [r.U, r.S, r.Vt, b.U, b.S, b.Vt].map((x) => Buffer.from(bits(x.data as Float32Array)));
+          if (!first) first = got;
+          else got.forEach((g, i) => expect(g.equals(first![i]), `${tier} ${t} threads, output ${i}`).toBe(true));
+        }
+      }
+      // Against the default guard: the same decomposition to rounding.
+      native.svdSetScaleGuard(0);
+      native.setSimd(native.cpuInfo().simdSupported);
+      const r0 = svdSync(tensor(a, [150, 90]));
+      checkValues(r0.S.data as Float32Array, Array.from(svdSyncGuarded(a)), 'guard vs default', 1e-5);
+    } finally {
+      native.svdSetScaleGuard(old);
+      native.setSimd(native.cpuInfo().simdSupported);
+      setThreads(threads0);
+    }
+    function svdSyncGuarded(x: Float32Array): Float32Array {
+      native.svdSetScaleGuard(1);
+      try {
+        return svdSync(tensor(x, [150, 90])).S.data as Float32Array;
+      } finally {
+        native.svdSetScaleGuard(0);
+      }
+    }
+  });
+
   it('handles zero matrices and entries near 1e30 and 1e-30', () => {
     for (const [m, n] of [[5, 3], [3, 5], [1, 4], [40, 40]]) {
       const z = new Float32Array(m * n);

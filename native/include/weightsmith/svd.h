@@ -37,5 +37,8 @@ Status svd_f32_ref(size_t m, size_t n, const float* a, float* u, float* s, float
 
 // The Jacobi sweep cap (default 60; n <= 0 restores it). For tests of the kNoConvergence path; returns the old cap.
 int svd_set_max_sweeps(int n);
+// Tests only: the Jacobi kernels keep rows in scaled form and move a scale below 2^-e into its rows (e = 30 by
+// default; 0 restores it). A small e exercises that path often. Returns the previous e.
+int svd_set_scale_guard(int e);
 
 }  // namespace ws

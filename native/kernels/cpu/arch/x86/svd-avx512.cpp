@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -100,6 +101,21 @@ void rot_avx512(float* x, float* y, size_t n, float c, float s) {
   }
 }
 
+void frot_avx512(float* x, float* y, size_t n, float a, float b) {
+  const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 p = _mm512_loadu_ps(x + i), q = _mm512_loadu_ps(y + i);
+    _mm512_storeu_ps(x + i, _mm512_fnmadd_ps(va, q, p));
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vb, p, q));
+  }
+  if (i < n) {
+    const __mmask16 k = tail_mask(n - i);
+    const __m512 p = _mm512_maskz_loadu_ps(k, x + i), q = _mm512_maskz_loadu_ps(k, y + i);
+    _mm512_mask_storeu_ps(x + i, k, _mm512_fnmadd_ps(va, q, p));
+    _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(vb, p, q));
+  }
+}
 
 // (a0 + a1) + (a2 + a3): four FMA chains (index mod 4), as in jacobi_serial.
 inline __m512 sum4(const __m512* a) { return _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])); }
@@ -115,26 +131,13 @@ inline __m512 dot4(const float* x, const float* y, size_t l) {
   return sum4(a);
 }
 
-// One element of a rotation of 16 lanes (lanes in m only).
-inline void rot_step(float* x, float* y, __m512 c, __m512 s, __mmask16 m) {
-  const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(y);
-  _mm512_mask_storeu_ps(x, m, _mm512_fnmadd_ps(s, b, _mm512_mul_ps(c, a)));
-  _mm512_mask_storeu_ps(y, m, _mm512_fmadd_ps(s, a, _mm512_mul_ps(c, b)));
-}
-
-inline __m256 half(__m512 v, int h) {
-  return h ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)) : _mm512_castps512_ps256(v);
-}
-inline __m512 join(__m256 lo, __m256 hi) {
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-}
-
-// Rotation parameters for 16 lanes (see jacobi_serial in svd.cpp): the lanes to rotate, c and s.
-// Rotation parameters for 16 lanes, t in f32, c and s from it in f64 (see jacobi_serial in svd.cpp): the lanes to rotate, c, s and the
-// updated squared norms ni - t g, nj + t g.
-inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, float tol, float tiny, __m512* c, __m512* s, __m512* ni2,
-                            __m512* nj2) {
+// Rotation parameters for 16 lanes, all in f32 (see jacobi_serial in svd.cpp): from the dot of the stored rows gh,
+// the squared norms ni, nj and the scales di, dj: the lanes to rotate, the fast-rotation factors fa, fb, and the
+// updated squared norms ni - t g, nj + t g and scales c di, c dj.
+inline __mmask16 rotation16(__m512 gh, __m512 ni, __m512 nj, __m512 di, __m512 dj, float tol, float tiny, __m512* fa,
+                            __m512* fb, __m512* ni2, __m512* nj2, __m512* di2, __m512* dj2) {
   const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 g = _mm512_mul_ps(_mm512_mul_ps(gh, di), dj);
   __mmask16 m = _mm512_cmp_ps_mask(ni, _mm512_set1_ps(tiny), _CMP_GE_OQ) & _mm512_cmp_ps_mask(nj, _mm512_set1_ps(tiny), _CMP_GE_OQ);
   const __m512 sq = _mm512_mul_ps(_mm512_sqrt_ps(ni), _mm512_sqrt_ps(nj));
   m &= _mm512_cmp_ps_mask(_mm512_abs_ps(g), _mm512_mul_ps(_mm512_set1_ps(tol), sq), _CMP_GT_OQ);
@@ -145,27 +148,55 @@ inline __mmask16 rotation16(__m512 g, __m512 ni, __m512 nj, float tol, float tin
   const __m512 t_small = _mm512_div_ps(sign, _mm512_add_ps(az, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(zeta, zeta)))));
   const __m512 t_big = _mm512_div_ps(_mm512_set1_ps(0.5f), zeta);
   const __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(az, _mm512_set1_ps(1e18f), _CMP_GT_OQ), t_small, t_big);
-  // c = 1 / sqrt(1 + t^2) and s = c t in f64 (rounded once to f32: rotations stay orthogonal to half an ulp).
-  __m256 ch[2], sh[2];
-  for (int h = 0; h < 2; ++h) {
-    const __m512d td = _mm512_cvtps_pd(half(t, h)), oned = _mm512_set1_pd(1.0);
-    const __m512d cd = _mm512_div_pd(oned, _mm512_sqrt_pd(_mm512_add_pd(oned, _mm512_mul_pd(td, td))));
-    ch[h] = _mm512_cvtpd_ps(cd);
-    sh[h] = _mm512_cvtpd_ps(_mm512_mul_pd(cd, td));
-  }
-  *c = join(ch[0], ch[1]);
-  *s = join(sh[0], sh[1]);
+  const __m512 c = _mm512_div_ps(one, _mm512_sqrt_ps(_mm512_add_ps(one, _mm512_mul_ps(t, t))));
+  *fa = _mm512_mul_ps(t, _mm512_div_ps(dj, di));
+  *fb = _mm512_mul_ps(t, _mm512_div_ps(di, dj));
   const __m512 tg = _mm512_mul_ps(t, g);
   *ni2 = _mm512_sub_ps(ni, tg);
   *nj2 = _mm512_add_ps(nj, tg);
+  *di2 = _mm512_mul_ps(di, c);
+  *dj2 = _mm512_mul_ps(dj, c);
   return m;
 }
 
-int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps) {
+// One element of a fast rotation of 16 lanes (lanes in m only; the others keep their values).
+inline void frot_step(float* x, float* y, __m512 fa, __m512 fb, __mmask16 m) {
+  const __m512 p = _mm512_loadu_ps(x), q = _mm512_loadu_ps(y);
+  _mm512_storeu_ps(x, _mm512_mask3_fnmadd_ps(fa, q, p, m));
+  _mm512_storeu_ps(y, _mm512_mask3_fmadd_ps(fb, p, q, m));
+}
+
+// Rows times f lane by lane (lanes in m only).
+inline void scale_rows(float* x, size_t n, __m512 f, __mmask16 m) {
+  for (size_t r = 0; r < n; ++r) _mm512_mask_storeu_ps(x + r * 16, m, _mm512_mul_ps(_mm512_loadu_ps(x + r * 16), f));
+}
+
+int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float tiny, int max_sweeps, int ge) {
+  const __m512 glo = _mm512_set1_ps(std::ldexp(1.0f, -ge)), ghi = _mm512_set1_ps(std::ldexp(1.0f, ge));
   std::memset(jt, 0, k * k * 16 * sizeof(float));
   for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(jt + (i * k + i) * 16, _mm512_set1_ps(1.0f));
-  std::vector<float> nrm(k * 16);
+  std::vector<float> nrm(k * 16), dv(k * 16, 1.0f);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  auto fold = [&]() {
+    for (size_t i = 0; i < k; ++i) {
+      const __m512 d = _mm512_loadu_ps(&dv[i * 16]);
+      const __mmask16 m = _mm512_cmp_ps_mask(d, one, _CMP_NEQ_UQ);
+      if (!m) continue;
+      scale_rows(w + i * l * 16, l, d, m);
+      scale_rows(jt + i * k * 16, k, d, m);
+      _mm512_storeu_ps(&dv[i * 16], one);
+    }
+  };
+  auto guard = [&](size_t i) {
+    const __m512 d = _mm512_loadu_ps(&dv[i * 16]);
+    const __mmask16 m = _mm512_cmp_ps_mask(d, glo, _CMP_LT_OQ);
+    if (!m) return;
+    scale_rows(w + i * l * 16, l, glo, m);
+    scale_rows(jt + i * k * 16, k, glo, m);
+    _mm512_mask_storeu_ps(&dv[i * 16], m, _mm512_mul_ps(d, ghi));
+  };
   for (int sweep = 1; sweep <= max_sweeps; ++sweep) {
+    fold();
     for (size_t i = 0; i < k; ++i) _mm512_storeu_ps(&nrm[i * 16], dot4(w + i * l * 16, w + i * l * 16, l));
     __mmask16 any = 0;
     for (size_t i = 0; i + 1 < k; ++i)
@@ -173,18 +204,27 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float ti
         float* wi = w + i * l * 16;
         float* wj = w + j * l * 16;
         const __m512 g = dot4(wi, wj, l);
-        __m512 c, s, ni, nj;
-        const __mmask16 m = rotation16(g, _mm512_loadu_ps(&nrm[i * 16]), _mm512_loadu_ps(&nrm[j * 16]), tol, tiny, &c, &s, &ni, &nj);
+        __m512 fa, fb, ni, nj, di, dj;
+        const __mmask16 m = rotation16(g, _mm512_loadu_ps(&nrm[i * 16]), _mm512_loadu_ps(&nrm[j * 16]),
+                                       _mm512_loadu_ps(&dv[i * 16]), _mm512_loadu_ps(&dv[j * 16]), tol, tiny, &fa, &fb,
+                                       &ni, &nj, &di, &dj);
         if (!m) continue;
         any |= m;
-        for (size_t r = 0; r < l; ++r) rot_step(wi + r * 16, wj + r * 16, c, s, m);
+        for (size_t r = 0; r < l; ++r) frot_step(wi + r * 16, wj + r * 16, fa, fb, m);
         _mm512_mask_storeu_ps(&nrm[i * 16], m, ni);
         _mm512_mask_storeu_ps(&nrm[j * 16], m, nj);
+        _mm512_mask_storeu_ps(&dv[i * 16], m, di);
+        _mm512_mask_storeu_ps(&dv[j * 16], m, dj);
         float* ji = jt + i * k * 16;
         float* jj = jt + j * k * 16;
-        for (size_t r = 0; r < k; ++r) rot_step(ji + r * 16, jj + r * 16, c, s, m);
+        for (size_t r = 0; r < k; ++r) frot_step(ji + r * 16, jj + r * 16, fa, fb, m);
+        guard(i);
+        guard(j);
       }
-    if (!any) return sweep;
+    if (!any) {
+      fold();
+      return sweep;
+    }
   }
   return -1;
 }
@@ -199,7 +239,7 @@ int jacobi16_avx512(size_t k, size_t l, float* w, float* jt, float tol, float ti
 #endif
 
 const SvdOps* svd_ops_avx512() {
-  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, max_abs_avx512, jacobi16_avx512};
+  static const SvdOps ops = {dot_avx512, axpy_avx512, rot_avx512, frot_avx512, max_abs_avx512, jacobi16_avx512};
   return cpu_features().avx512f ? &ops : nullptr;
 }
 
