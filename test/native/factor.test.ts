@@ -4,20 +4,15 @@
 // reconstruction checks in f64 (L Lᵀ = A, A inv = I, op(A) X = B), numpy/scipy fixtures, and every bad input.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  cholesky, choleskyInverse, choleskyInverseSync, choleskySync, getThreads, matmulSync, setThreads, syrk, syrkSync,
+  cholesky, choleskyInverse, choleskyInverseSync, choleskySync, matmulSync, setThreads, syrk, syrkSync,
   tensor, triangularSolve, triangularSolveSync, type Tensor,
 } from '../../lib/index';
 import { native } from '../../lib/native';
+import { restoreThreadsAndSimdAfterAll, TIERS } from '../helpers/tiers';
 
-const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
-const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
-const threads0 = getThreads();
-afterAll(() => {
-  setThreads(threads0);
-  native.setSimd(native.cpuInfo().simdSupported);
-});
+const threads0 = restoreThreadsAndSimdAfterAll();
 
 type F = Float32Array | Float64Array;
 function rand(n: number, seed: number): Float64Array {

@@ -2,17 +2,12 @@
 // sgemm: every SIMD tier and thread count against the scalar reference (bit for bit: both are f32 FMA chains in
 // k order), against an f64 product within f32 rounding, transposes, odd shapes and bad inputs; the same for the f64
 // product (dgemm) that matmul runs when both inputs are f64.
-import { afterAll, describe, expect, it } from 'vitest';
-import { getThreads, matmul, matmulSync, setThreads, tensor } from '../../lib/index';
+import { describe, expect, it } from 'vitest';
+import { matmul, matmulSync, setThreads, tensor } from '../../lib/index';
 import { native } from '../../lib/native';
+import { restoreThreadsAndSimdAfterAll, TIERS } from '../helpers/tiers';
 
-const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
-const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
-const threads0 = getThreads();
-afterAll(() => {
-  setThreads(threads0);
-  native.setSimd(native.cpuInfo().simdSupported);
-});
+restoreThreadsAndSimdAfterAll();
 
 function rand(n: number, seed: number): Float32Array {
   let s = seed >>> 0;

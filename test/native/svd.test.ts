@@ -5,17 +5,12 @@
 // the scalar references; identical bits for 1 and 2 threads and every SIMD tier; bad inputs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { getThreads, qr, qrSync, setThreads, svd, svdBatched, svdBatchedSync, svdSync, tensor } from '../../lib/index';
+import { describe, expect, it } from 'vitest';
+import { qr, qrSync, setThreads, svd, svdBatched, svdBatchedSync, svdSync, tensor } from '../../lib/index';
 import { native } from '../../lib/native';
+import { restoreThreadsAndSimdAfterAll, TIERS } from '../helpers/tiers';
 
-const ALL_TIERS = ['baseline', 'avx2', 'avx512'] as const;
-const TIERS = ALL_TIERS.slice(0, ALL_TIERS.indexOf(native.cpuInfo().simdSupported) + 1);
-const threads0 = getThreads();
-afterAll(() => {
-  setThreads(threads0);
-  native.setSimd(native.cpuInfo().simdSupported);
-});
+const threads0 = restoreThreadsAndSimdAfterAll();
 
 interface Fixture { name: string; shape: [number, number]; data: number[]; s: number[] }
 const fixtures = (JSON.parse(readFileSync(join(__dirname, '../fixtures/svd-fixtures.json'), 'utf8')) as { cases: Fixture[] }).cases;

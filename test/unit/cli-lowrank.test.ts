@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../lib/cli/index';
 import { lowRankSync, openSync, saveSync, tensor, Tensor } from '../../lib/index';
 import { lcgValues, mul, rel } from '../helpers/matrices';
+import { runCli } from '../helpers/cli';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const rand = (n: number, seed: number) => lcgValues(n, seed, 0.025);
@@ -16,12 +16,7 @@ const example = path.join(repoRoot, 'examples/stories260K');
 const { dir, cleanup } = tempDir('ws-cli-lowrank-');
 afterAll(cleanup);
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => { out += s; }, err: (s) => { err += s; } });
-  return { code, out, err };
-}
+const run = runCli;
 
 
 

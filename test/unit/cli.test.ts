@@ -3,23 +3,18 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../lib/cli/index';
 import {
   bitsandbytesEntries, compare, dequantizeSync, openSync, QuantizedTensor, quantizeSync, readBitsandbytes, readCompressedTensor, saveSync,
   specFromConfig, tensor, version, zeros, type QuantSpec, applyMask, maskSync, decompress, readSparse,
 } from '../../lib/index';
+import { runCli } from '../helpers/cli';
 import { repoRoot, tempDir } from '../helpers/paths';
 
 const example = path.join(repoRoot, 'examples/stories260K');
 const { dir, cleanup } = tempDir('ws-cli-');
 afterAll(cleanup);
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => { out += s; }, err: (s) => { err += s; } });
-  return { code, out, err };
-}
+const run = runCli;
 
 describe('weightsmith inspect', () => {
   it('--json on the bundled model reports 47 tensors and 260,032 parameters', async () => {
