@@ -7,7 +7,7 @@
  * A Q, A^T Q and Q^T A (k = 4096), and Q Ub (k = 74). The case checks the first rows of our product against the
  * reference bit for bit (both are f32 FMA chains in k order).
  */
-const { ws, native, timeSync } = require('../harness');
+const { ws, native, timeSync, median } = require('../harness');
 
 function gemmCase({ name, m, n, k, transA = false, transB = false, peerArgs, target }) {
   const flops = 2 * m * n * k;
@@ -45,8 +45,13 @@ function gemmCase({ name, m, n, k, transA = false, transB = false, peerArgs, tar
       const refSamples = timeSync(() => addon.matmulSync(sa, sb, q, q, q, false, false, small, 'ref'),
         { warmup: 0, reps: 3, minReps: 1, budget: 1 });
       api.setThreads(2);
+      // The same product into a reused output (options.out): no fresh pages per call, as numpy's malloc reuses.
+      const reused = api.tensor(new Float32Array(m * n), [m, n]);
+      const outSamples = timeSync(() => api.matmulSync(a, b, { ...opts, out: reused }), { warmup: 1, reps: 7, minReps: 3, budget: 2 });
+      const outGflops = flops / median(outSamples) / 1e9;
       return {
         size: `${label('A', transA, m, k)} @ ${label('B', transB, k, n)} f32, ${(flops / 1e9).toFixed(1)} GFLOP`,
+        notes: [`into a reused output (options.out): ${outGflops.toFixed(1)} GFLOP/s`],
         bytes: flops,
         samples,
         ref: { bytes: 2 * q * q * q, samples: refSamples, size: `${q}x${q}` },

@@ -88,6 +88,29 @@ describe('matmul', () => {
     ac.abort();
     await expect(matmul(a, b, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
   });
+
+  it('writes into options.out (sync and async, f32 and f64), the same bits as a fresh output; refuses a wrong or aliased out', async () => {
+    const a = tensor(rand(37 * 29, 5), [37, 29]), b = tensor(rand(29 * 41, 6), [29, 41]);
+    const fresh = matmulSync(a, b);
+    const out = tensor(new Float32Array(37 * 41).fill(Number.NaN), [37, 41]);
+    expect(matmulSync(a, b, { out })).toBe(out);
+    expect(bits(out.data as Float32Array).equals(bits(fresh.data as Float32Array))).toBe(true);
+    (out.data as Float32Array).fill(7);
+    expect(await matmul(a, b, { out })).toBe(out);
+    expect(bits(out.data as Float32Array).equals(bits(fresh.data as Float32Array))).toBe(true);
+    const a64 = a.to('f64'), b64 = b.to('f64');
+    const out64 = tensor(new Float64Array(37 * 41), [37, 41]);
+    matmulSync(a64, b64, { out: out64 });
+    expect(Buffer.from(out64.bytes()).equals(Buffer.from(matmulSync(a64, b64).bytes()))).toBe(true);
+    expect(() => matmulSync(a, b, { out: out64 })).toThrow(expect.objectContaining({ code: 'ERR_DTYPE' }));
+    expect(() => matmulSync(a, b, { out: tensor(new Float32Array(37 * 40), [37, 40]) })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => matmulSync(a, b, { out: [1] as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const sq = tensor(rand(16, 9), [4, 4]);
+    expect(() => matmulSync(sq, sq, { out: sq })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const big = new Float32Array(32);
+    const left = tensor(big.subarray(0, 16), [4, 4]), right = tensor(big.subarray(16), [4, 4]);
+    expect(matmulSync(left, left, { out: right })).toBe(right);  // same buffer, disjoint ranges: fine
+  });
 });
 
 describe('matmul in f64 (dgemm)', () => {
