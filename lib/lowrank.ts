@@ -9,6 +9,7 @@
  * (`matmul`, `qr`, `svd`) that a synchronous or an asynchronous driver executes.
  * @module
  */
+import { compare } from './compare';
 import { invalidArgType, outOfRange, throwIfAborted, WeightsmithError, withCallerStack } from './errors';
 import { matmul, matmulSync } from './linalg';
 import { native } from './native';
@@ -197,31 +198,6 @@ function leadingRows(t: Tensor, r: number, scale: Float64Array | undefined): Ten
   return new Tensor('f32', [r, cols], out);
 }
 
-function frobenius(x: Float32Array): number {
-  let scale = 0;
-  let ssq = 1;
-  for (let i = 0; i < x.length; i++) {  // overflow-safe (LAPACK's scaled sum of squares)
-    const v = Math.abs(x[i]);
-    if (v === 0) continue;
-    if (scale < v) {
-      ssq = 1 + ssq * (scale / v) ** 2;
-      scale = v;
-    } else {
-      ssq += (v / scale) ** 2;
-    }
-  }
-  return scale * Math.sqrt(ssq);
-}
-
-/** `||a - b||_F / ||a||_F` (0 when a is zero and b equals it). */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  const d = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) d[i] = a[i] - b[i];
-  const na = frobenius(a);
-  const nd = frobenius(d);
-  return na === 0 ? (nd === 0 ? 0 : Infinity) : nd / na;
-}
-
 function zerosF32(shape: number[]): Tensor {
   return new Tensor('f32', shape, new Float32Array(shape.reduce((x, y) => x * y, 1)));
 }
@@ -374,14 +350,8 @@ function* factorSteps(p: LowRankPlan, balanced: boolean): Steps<Factors> {
   for (let i = 0; i < r; i++) scaleS[i] = sv[i];
   const left = leadingColumns(s.U, r, balanced ? root : undefined);
   const right = leadingRows(s.Vt, r, balanced ? root : scaleS);
-  let relError = 0;
-  if (r === 0) {
-    relError = frobenius(f32(p.a)) === 0 ? 0 : 1;
-  } else {
-    const prod = (yield mm(left, right)) as Tensor;
-    relError = relativeError(f32(p.a), f32(prod));
-  }
-  return { left, right, rank: r, S: s.S, relError };
+  const prod = (yield mm(left, right)) as Tensor;  // zeros when r = 0
+  return { left, right, rank: r, S: s.S, relError: compare(p.a, prod).relFrobenius };
 }
 
 /**
@@ -559,7 +529,7 @@ function* curSteps(p: CurPlan): Steps<CurResult> {
   const U = (yield mm(left, pr)) as Tensor;  // [r, r]
   const cu = (yield mm(C, U)) as Tensor;
   const approx = (yield mm(cu, R)) as Tensor;
-  return { C, U, R, cols, rows, relError: relativeError(a, f32(approx)) };
+  return { C, U, R, cols, rows, relError: compare(p.a, approx).relFrobenius };
 }
 
 /**

@@ -26,6 +26,9 @@ export function parseCommand<T extends Record<string, { type: 'string' | 'boolea
   }
 }
 
+/** Weights left alone by default by the per-linear-layer commands (prune, lowrank, quantize to compressed-tensors). */
+export const NOT_LINEAR = /norm|embed|token_embd|lm_head/i;
+
 /** A `--include` / `--exclude` regular expression (undefined when the flag is absent). */
 export function regexFlag(value: string | undefined, flag: string): RegExp | undefined {
   if (value === undefined) return undefined;

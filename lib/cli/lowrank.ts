@@ -3,12 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomicSync } from '../atomic';
+import { moduleOf } from '../compressed-tensors';
 import { dtypeInfo, DType } from '../dtype';
 import { open, WeightFile } from '../file';
 import { extractLora, lowRank, LowRankOptions } from '../lowrank';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
-import { copySideFiles, parseCommand, regexFlag, safetensorsOutput, UsageError, type Io } from './args';
+import { copySideFiles, NOT_LINEAR, parseCommand, regexFlag, safetensorsOutput, UsageError, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
 const RANK_OPTIONS = `--rank R keeps R singular triplets (capped at min(rows, cols)); --energy E keeps the fewest whose squared
@@ -136,9 +137,6 @@ const isFloat = (f: WeightFile, name: string) => {
   const info = f.info(name);
   return Boolean(dtypeInfo(info.dtype)?.float) && !info.ggmlType;
 };
-const moduleOf = (name: string) => (name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name);
-
-const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 
 interface LowRankRow {
   name: string;
@@ -172,7 +170,7 @@ export async function lowrankCommand(args: string[], io: Io): Promise<number> {
     const selected = new Set(names.filter((name) => {
       const info = f.info(name);
       if (!isFloat(f, name) || info.shape.length !== 2 || exclude?.test(name)) return false;
-      return include ? include.test(name) : !DEFAULT_SKIP.test(name) && name.endsWith('.weight');
+      return include ? include.test(name) : !NOT_LINEAR.test(name) && name.endsWith('.weight');
     }));
     for (const name of selected) {
       const up = `${moduleOf(name)}.up`, down = `${moduleOf(name)}.down`;

@@ -4,13 +4,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomicSync } from '../atomic';
 import { compare } from '../compare';
+import { moduleOf } from '../compressed-tensors';
 import { dtypeInfo, DType } from '../dtype';
 import { open, WeightFile } from '../file';
 import { compress, sparseEntries, SparseFormat } from '../sparse-formats';
 import { applyMaskAsync, mask, Mask, MaskOptions } from '../sparsity';
 import { Tensor } from '../tensor';
 import { createWriter, PlanEntry } from '../writer';
-import { copySideFiles, parseCommand, regexFlag, safetensorsOutput, UsageError, type Io } from './args';
+import { copySideFiles, NOT_LINEAR, parseCommand, regexFlag, safetensorsOutput, UsageError, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
 
 export const PRUNE_HELP = `Usage: weightsmith prune <in> <out-dir> --method magnitude|wanda --sparsity 0.5|2:4
@@ -32,8 +33,6 @@ a sparsity_config in config.json; sparse-24-bitmask needs a pattern with at most
 
 The report lists, per tensor, the achieved sparsity and the relative error ||W - W'|| / ||W||; --json prints it
 as one JSON document.`;
-
-const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 
 interface Row {
   name: string;
@@ -96,10 +95,9 @@ export async function pruneCommand(args: string[], io: Io): Promise<number> {
       const info = f.info(name);
       if (!dtypeInfo(info.dtype)!.float || info.ggmlType) return false;
       if (exclude?.test(name)) return false;
-      if (include ? !include.test(name) : info.shape.length !== 2 || DEFAULT_SKIP.test(name) || !name.endsWith('.weight')) return false;
+      if (include ? !include.test(name) : info.shape.length !== 2 || NOT_LINEAR.test(name) || !name.endsWith('.weight')) return false;
       return true;
     };
-    const moduleOf = (name: string) => (name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name);
     const normsOf = (name: string): Tensor => {
       const key = `${moduleOf(name)}.input_norms`;
       if (!calib!.has(key)) throw Object.assign(new Error(`--calib ${values.calib} has no '${key}': Wanda needs the input norms of every pruned module (weight '${name}')`), { code: 'ERR_TENSOR_NOT_FOUND' });

@@ -10,10 +10,8 @@ import { dtypeInfo } from '../dtype';
 import { open } from '../file';
 import { Bnb4Spec, dequantizeSync, Fp8Spec, GGML_BLOCKS, GgmlSpec, IntSpec, QuantizedTensor, quantize } from '../quantized';
 import { createWriter, PlanEntry } from '../writer';
-import { safetensorsOutput, type Io } from './args';
+import { NOT_LINEAR, safetensorsOutput, type Io } from './args';
 import { formatBytes, groupDigits, Progress, table } from './format';
-
-const DEFAULT_SKIP = /norm|embed|token_embd|lm_head/i;
 
 export interface CtOptions {
   input: string;
@@ -51,7 +49,7 @@ export async function quantizeCompressedTensors(o: CtOptions, io: Io): Promise<n
       const info = f.info(name);
       if (!dtypeInfo(info.dtype)!.float || info.ggmlType && info.ggmlType !== info.dtype) return false;
       if (o.exclude?.test(name)) return false;
-      if (o.include ? !o.include.test(name) : info.shape.length !== 2 || DEFAULT_SKIP.test(name) || !name.endsWith('.weight')) return false;
+      if (o.include ? !o.include.test(name) : info.shape.length !== 2 || NOT_LINEAR.test(name) || !name.endsWith('.weight')) return false;
       return divides(info.shape);
     };
     const plan: PlanEntry[] = [];

@@ -12,14 +12,12 @@
 #include <new>
 
 #include "factor-kernels.h"
+#include "gemm-kernels.h"
 #include "weightsmith/cpu.h"
 #include "weightsmith/factor.h"
 #include "weightsmith/thread-pool.h"
 
 namespace ws {
-
-using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
-GemmMicroFn gemm_micro_avx512(int mr, int nv);  // gemm-avx512.cpp: the sgemm micro-kernels
 
 namespace {
 

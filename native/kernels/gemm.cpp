@@ -21,19 +21,12 @@
 #endif
 
 #include "calib-kernels.h"
+#include "gemm-kernels.h"
 #include "weightsmith/checked.h"
 #include "weightsmith/cpu.h"
 #include "weightsmith/thread-pool.h"
 
 namespace ws {
-
-// gemm-avx512.cpp: the MR x 16 NV micro-kernels (MR 1..8, NV 1..3; mask: the last vector's valid lanes) and the
-// packing of `rows` rows of op(A) into consecutive [kc][8] blocks and `cols` columns of op(B) into consecutive
-// [kc][48] slivers, zero-padded.
-using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
-GemmMicroFn gemm_micro_avx512(int mr, int nv);
-void gemm_pack_a_avx512(const float* a, size_t lda, bool ta, size_t rows, size_t kc, float* dst);
-void gemm_pack_b_avx512(const float* b, size_t ldb, bool tb, size_t cols, size_t kc, float* dst);
 
 namespace {
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "../../../gemm-kernels.h"
+
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))), apply_to = function)
 #elif defined(__GNUC__)
@@ -18,12 +20,6 @@
 #endif
 
 namespace ws {
-
-// Declared again in gemm.cpp.
-using GemmMicroFn = void (*)(const float* a, const float* b, size_t k, float* c, size_t ldc, bool first, unsigned mask);
-GemmMicroFn gemm_micro_avx512(int mr, int nv);
-void gemm_pack_a_avx512(const float* a, size_t lda, bool ta, size_t rows, size_t kc, float* dst);
-void gemm_pack_b_avx512(const float* b, size_t ldb, bool tb, size_t cols, size_t kc, float* dst);
 
 namespace {
 
